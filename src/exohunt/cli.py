@@ -1,0 +1,277 @@
+"""The ``exohunt`` command. The only module that prints: it parses, calls, and reports."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from exohunt import __version__
+from exohunt.errors import ExohuntError
+
+log = logging.getLogger("exohunt")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors and exit code 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message} (see '{self.prog} --help')\n")
+
+
+def _csv_list(text: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in text.split(",") if v.strip())
+
+
+def _add_data_options(p: argparse.ArgumentParser, dataset_required: bool = False) -> None:
+    p.add_argument("--format", default="auto", help="input format (default: detect from content)")
+    p.add_argument("--label-column", default="label", help="label column of a generic CSV")
+    p.add_argument(
+        "--positive-labels", type=_csv_list, help="comma-separated label values meaning planet"
+    )
+    p.add_argument(
+        "--negative-labels", type=_csv_list, help="comma-separated label values meaning not planet"
+    )
+    p.add_argument("--join", help="a second table joined on shared keys (e.g. DR24 stellar)")
+    p.add_argument("--labels", help="labels CSV for light-curve files or folders")
+
+
+def _add_train_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--test-size", type=float, default=0.2, help="share of stars held out for test")
+    p.add_argument("--val-size", type=float, default=0.2, help="share of training stars for validation")
+    p.add_argument("--random-state", type=int, default=42)
+    p.add_argument("--no-flux-features", action="store_true", help="ignore light curves")
+    p.add_argument("--epochs", type=int, default=50, help="network epochs (nn, cnn)")
+    p.add_argument("--batch-size", type=int, default=64, help="network batch size (nn, cnn)")
+    p.add_argument("--learning-rate", type=float, default=1e-3, help="network learning rate")
+    p.add_argument("--n-jobs", type=int, default=-1, help="CPU cores for tree models (-1: all)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="exohunt", description="Train and track exoplanet-detection models.")
+    parser.add_argument("--version", action="version", version=f"exohunt {__version__}")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only errors and results")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("train", help="train one model and save it")
+    p.add_argument("dataset", nargs="?", help="data file or folder (default: bundled Kepler KOI)")
+    p.add_argument("--model", default="random_forest", help="random_forest, xgboost or nn")
+    p.add_argument("--output", help="output directory (default: models/<model>_<time>)")
+    p.add_argument("--cv", type=int, help="also run K-fold cross-validation grouped by star")
+    _add_data_options(p)
+    _add_train_options(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("predict", help="score data with a saved model")
+    p.add_argument("model", help="a train output directory or an MLflow model URI")
+    p.add_argument("data", help="data file or folder, labelled or not")
+    p.add_argument("--output", default="predictions.csv", help="CSV to write")
+    _add_data_options(p)
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("evaluate", help="metrics of a saved model on labelled data")
+    p.add_argument("model", help="a train output directory or an MLflow model URI")
+    p.add_argument("data", help="labelled data file or folder")
+    p.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    _add_data_options(p)
+    p.set_defaults(func=cmd_evaluate)
+    return parser
+
+
+# --------------------------------------------------------------------------- reporting helpers
+def _setup_logging(quiet: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_Formatter())
+    root = logging.getLogger("exohunt")
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING if quiet else logging.INFO)
+    root.propagate = False
+
+
+class _Formatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        prefix = "warning: " if record.levelno >= logging.WARNING else ""
+        return prefix + record.getMessage()
+
+
+class _ProgressBars:
+    """Draws progress(stage, done, total) calls as tqdm bars on stderr."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.bars = {}
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        from tqdm import tqdm
+
+        bar = self.bars.get(stage)
+        if bar is None:
+            bar = self.bars[stage] = tqdm(total=total, desc=stage, leave=False, file=sys.stderr)
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.close()
+            del self.bars[stage]
+
+
+def _data_config(args, dataset: str | None):
+    from exohunt.config import DataConfig
+
+    return DataConfig(
+        dataset=dataset,
+        format=args.format,
+        label_column=args.label_column,
+        positive_labels=args.positive_labels,
+        negative_labels=args.negative_labels,
+        join=args.join,
+        labels=args.labels,
+    )
+
+
+def _describe(dataset) -> str:
+    counts = dataset.counts()
+    if "planet" in counts:
+        detail = (
+            f"{counts['planet']:,} planet, {counts['not_planet']:,} not planet, "
+            f"{counts['unresolved']:,} unresolved (left out)"
+        )
+    else:
+        detail = "unlabelled"
+    return f"{dataset.source} [{dataset.format}]: {counts['total']:,} rows; {detail}"
+
+
+def _metrics_table(rows: dict[str, dict]) -> str:
+    from exohunt.evaluate import METRICS
+
+    width = max(len(n) for n in METRICS)
+    header = f"{'metric':<{width}}  " + "  ".join(f"{name:>10}" for name in rows)
+    lines = [header, "-" * len(header)]
+    for metric in METRICS:
+        cells = []
+        for values in rows.values():
+            v = values.get(metric)
+            cells.append(f"{v:>10.4f}" if isinstance(v, float) else f"{str(v):>10}")
+        lines.append(f"{metric:<{width}}  " + "  ".join(cells))
+    return "\n".join(lines)
+
+
+def _confusion(cm: dict) -> str:
+    return (
+        "confusion matrix (rows: true, columns: predicted)\n"
+        f"               not planet  planet\n"
+        f"  not planet   {cm['tn']:>10}  {cm['fp']:>6}\n"
+        f"  planet       {cm['fn']:>10}  {cm['tp']:>6}"
+    )
+
+
+# --------------------------------------------------------------------------- commands
+def cmd_train(args) -> int:
+    from exohunt.config import TrainConfig
+    from exohunt.train import load_data, train
+
+    config = TrainConfig(
+        data=_data_config(args, args.dataset),
+        model=args.model,
+        output=args.output,
+        test_size=args.test_size,
+        val_size=args.val_size,
+        random_state=args.random_state,
+        flux_features=not args.no_flux_features,
+        cv=args.cv,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        n_jobs=args.n_jobs,
+    ).validate()
+    dataset = load_data(config.data)
+    if args.dataset is None:
+        print("data: the bundled Kepler KOI cumulative table (NASA Exoplanet Archive)")
+    print(f"data: {_describe(dataset)}")
+    for note in dataset.notes:
+        print(f"  note: {note}")
+    result = train(config, progress=_ProgressBars(not args.quiet), dataset=dataset)
+    _report_train(result)
+    return 0
+
+
+def _report_train(result) -> None:
+    meta = result.metadata
+    print(
+        f"model: {meta['model_type']}; {meta['n_features']} features; "
+        f"{meta['n_train_samples']:,} train / {meta['n_val_samples']:,} validation / "
+        f"{meta['n_test_samples']:,} test rows (split by star)"
+    )
+    print(f"threshold (max F1 on validation): {result.fitted.threshold:.4f}")
+    print(_metrics_table({"validation": result.fitted.val_metrics, "test": result.metrics["test"]}))
+    print(_confusion(result.metrics["test"]["confusion_matrix"]))
+    if result.cv:
+        print(f"cross-validation ({len(next(iter(result.cv.values()))['folds'])} folds, by star):")
+        for name, s in result.cv.items():
+            print(f"  {name:<18} {s['mean']:.4f} ± {s['std']:.4f}")
+    print(f"saved: {result.output_dir}")
+
+
+def _read_for_model(args, loaded):
+    from exohunt.dataset import LabelMapping
+    from exohunt.train import load_data
+
+    dataset = load_data(_data_config(args, args.data))
+    saved = loaded.metadata.get("label_mapping")
+    same_format = loaded.metadata.get("data_format") == dataset.format
+    if saved and same_format and not (args.positive_labels or args.negative_labels):
+        dataset = dataset.with_mapping(LabelMapping.from_dict(saved))
+    return dataset
+
+
+def cmd_predict(args) -> int:
+    from exohunt.predict import load_model, predict
+
+    loaded = load_model(args.model)
+    dataset = _read_for_model(args, loaded)
+    print(f"data: {_describe(dataset)}")
+    table = predict(loaded, dataset)
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out, index=False)
+    n_planets = int(table["predicted_label"].sum())
+    print(
+        f"predicted {n_planets:,} of {len(table):,} rows as planets "
+        f"(threshold {loaded.threshold:.4f}); wrote {out.resolve()}"
+    )
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from exohunt.predict import evaluate, load_model
+
+    loaded = load_model(args.model)
+    dataset = _read_for_model(args, loaded)
+    metrics = evaluate(loaded, dataset)
+    if args.json:
+        print(json.dumps(metrics, indent=2))
+        return 0
+    print(f"data: {_describe(dataset)}")
+    print(_metrics_table({"evaluation": metrics}))
+    print(_confusion(metrics["confusion_matrix"]))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _setup_logging(args.quiet)
+    try:
+        return args.func(args)
+    except ExohuntError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""One dataclass per command's settings. Each is logged whole and saved with the model."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from exohunt.errors import ConfigError
+
+
+@dataclass
+class DataConfig:
+    """Where the data comes from and how its labels are read."""
+
+    dataset: str | None = None  # None: the bundled Kepler KOI table
+    format: str = "auto"
+    label_column: str = "label"
+    positive_labels: tuple[str, ...] | None = None
+    negative_labels: tuple[str, ...] | None = None
+    join: str | None = None  # a second table joined on shared keys (DR24 stellar)
+    labels: str | None = None  # labels CSV for light-curve files
+
+
+@dataclass
+class TrainConfig:
+    """Settings of ``exohunt train``. Defaults are the original design's."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: str = "random_forest"
+    output: str | None = None  # default: runs/<model>_<timestamp>
+    test_size: float = 0.2
+    val_size: float = 0.2  # share of the training stars held out for early stopping/threshold
+    random_state: int = 42
+    flux_features: bool = True
+    cv: int | None = None
+    # network settings (nn, cnn)
+    epochs: int = 50
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    n_jobs: int = -1
+
+    def validate(self) -> TrainConfig:
+        """Check ranges; raises ConfigError naming the option."""
+        for name in ("test_size", "val_size"):
+            value = getattr(self, name)
+            if not 0 < value < 1:
+                raise ConfigError(
+                    f"--{name.replace('_', '-')} {value} is outside (0, 1); "
+                    "give a fraction such as 0.2"
+                )
+        if self.cv is not None and self.cv < 2:
+            raise ConfigError(f"--cv {self.cv} must be at least 2 (for example --cv 5)")
+        for name in ("epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"--{name.replace('_', '-')} must be a positive whole number")
+        if not self.learning_rate > 0:
+            raise ConfigError(f"--learning-rate {self.learning_rate} must be positive")
+        from exohunt.models import get_model
+
+        self.model = get_model(self.model).name
+        return self
+
+    def to_dict(self) -> dict:
+        return asdict(self)
