@@ -7,6 +7,7 @@ import io
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from exohunt.errors import DataError
@@ -75,8 +76,6 @@ def _as_seekable(path: Path):
 
 def load_npz(path: Path) -> dict:
     """All arrays of an ``.npz`` archive (optionally gzipped), loaded without pickle."""
-    import numpy as np
-
     try:
         with np.load(_as_seekable(path), allow_pickle=False) as archive:
             return {key: archive[key] for key in archive.files}
@@ -102,9 +101,7 @@ def csv_columns(path: Path) -> list[str]:
     return list(read_csv(path, nrows=0).columns)
 
 
-def read_csv(
-    path: Path, nrows: int | None = None, text_columns=(), **kwargs
-) -> pd.DataFrame:
+def read_csv(path: Path, nrows: int | None = None, text_columns=(), **kwargs) -> pd.DataFrame:
     """Read a CSV (gzipped or not) whose leading ``#`` lines, if any, are skipped.
 
     Only leading lines are treated as comments, so a ``#`` inside a cell survives. Id columns and
@@ -135,3 +132,9 @@ def read_csv(
     if nrows != 0 and frame.empty:
         raise DataError(f"file has no data rows: {path} (only a header; is it the right file?)")
     return frame
+
+
+def npz_keys(path: Path) -> list[str]:
+    """The array names in an ``.npz`` archive, without loading the arrays."""
+    with zipfile.ZipFile(_as_seekable(path)) as archive:
+        return [name.removesuffix(".npy") for name in archive.namelist()]

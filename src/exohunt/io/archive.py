@@ -113,7 +113,9 @@ def archive_dataset(
     notes = []
     if fmt.name == "k2" and "default_flag" in frame.columns:
         keep = frame["default_flag"] == 1
-        notes.append(f"dropped {int((~keep).sum())} non-default K2 parameter rows (default_flag != 1)")
+        notes.append(
+            f"dropped {int((~keep).sum())} non-default K2 parameter rows (default_flag != 1)"
+        )
         frame = frame.loc[keep].reset_index(drop=True)
         if frame.empty:
             raise DataError(f"{source} has no rows with default_flag == 1 (is it a K2 table?)")
@@ -123,7 +125,9 @@ def archive_dataset(
         notes.append("AstroNet Duration (days) converted to transit_duration in hours")
     frame = canonicalize(frame)
 
-    column, mapping = choose_label(frame.columns, label_column, source, fmt.label_column, fmt.mapping)
+    column, mapping = choose_label(
+        frame.columns, label_column, source, fmt.label_column, fmt.mapping
+    )
     groups = id_strings(frame[fmt.group_column])
     blank = groups == ""
     groups[blank] = [f"row-{i}" for i in blank.nonzero()[0]]

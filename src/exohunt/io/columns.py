@@ -85,7 +85,7 @@ def id_strings(values) -> np.ndarray:
     """Star ids as strings: integers without ``.0`` or leading zeros; missing values as ``""``."""
     out = []
     for value in values:
-        if value is None or (isinstance(value, float) and np.isnan(value)):
+        if value is None or (not isinstance(value, str) and pd.isna(value)):
             out.append("")
         elif isinstance(value, (float, np.floating)) and float(value).is_integer():
             out.append(str(int(value)))

@@ -1,0 +1,270 @@
+"""Light-curve files: Kepler/TESS FITS, JSON Lines, and folders of them with a labels CSV.
+
+FITS: ``PDCSAP_FLUX`` against ``TIME`` (days in the mission's BJD offset: BKJD = BJD - 2454833
+for Kepler, BTJD = BJD - 2457000 for TESS), keeping cadences with zero ``QUALITY``/``SAP_QUALITY``
+and finite time and flux. Each file's flux is divided by its median (relative flux), and the files
+of one star are stitched into one row sorted by time.
+
+JSON Lines: one object per line with ``flux``, optional ``time`` [BJD offset], ``name`` (a file
+name such as ``kplr000757450-...``, which gives the Kepler/TIC id) and ``label``. One row per
+line; cadences whose time or flux is NaN are dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from exohunt.dataset import Dataset
+from exohunt.errors import DataError
+from exohunt.io._files import one_line, open_binary
+from exohunt.io.columns import DEFAULT_LABEL_COLUMN, GENERIC_MAPPING, star_id_from_name
+from exohunt.io.labels import attach_labels, file_stem, find_labels_csv
+
+logger = logging.getLogger(__name__)
+
+LIGHTCURVE_SUFFIXES = (".fits", ".fits.gz", ".fit", ".jsonl", ".jsonl.gz")
+_TIME_SYSTEMS = {2454833: "BKJD", 2457000: "BTJD"}
+#: FITS primary-header keywords kept as table columns.
+_HEADER_COLUMNS = {
+    "TEFF": "stellar_temp",  # K
+    "RADIUS": "stellar_radius",  # solar radii
+    "KEPMAG": "kepmag",
+    "TESSMAG": "tessmag",
+}
+
+
+@dataclass
+class Curve:
+    """One light curve (a FITS file, a JSONL line, or a stitched star) before it becomes a row."""
+
+    star: str  # star id, e.g. "11442793"; "" if unknown
+    id_column: str  # "kepid" or "tic_id" (or "name" when unknown)
+    time: np.ndarray | None
+    flux: np.ndarray
+    files: tuple[str, ...]
+    meta: dict = field(default_factory=dict)
+    label: object = None
+    stitch: bool = False
+    time_system: str | None = None
+    dropped: int = 0  # cadences removed: quality-flagged, or NaN time/flux
+
+
+def read_fits_file(path: Path) -> Curve:
+    """One Kepler/TESS light-curve FITS file as a quality-filtered, median-normalised Curve."""
+    from astropy.io import fits
+
+    try:
+        with fits.open(path, memmap=False) as hdul:
+            primary, table = hdul[0].header, hdul[1] if len(hdul) > 1 else None
+            names = table.columns.names if isinstance(table, fits.BinTableHDU) else []
+            flux_col = next((c for c in ("PDCSAP_FLUX", "FLUX") if c in names), None)
+            if "TIME" not in names or flux_col is None:
+                raise DataError(
+                    f"{path} is not a light-curve FITS file: no TIME and PDCSAP_FLUX columns in "
+                    "extension 1 (give a Kepler/TESS *_llc.fits or *_lc.fits file)"
+                )
+            time = np.array(table.data["TIME"], dtype=float)
+            flux = np.array(table.data[flux_col], dtype=float)
+            quality_col = next((c for c in ("QUALITY", "SAP_QUALITY") if c in names), None)
+            quality = np.zeros(len(time)) if quality_col is None else table.data[quality_col]
+            header = table.header
+    except OSError as exc:
+        raise DataError(
+            f"cannot read {path} as FITS: {one_line(exc)} (is the file complete?)"
+        ) from exc
+    keep = (np.asarray(quality) == 0) & np.isfinite(time) & np.isfinite(flux)
+    if not keep.any():
+        raise DataError(f"{path} has no usable cadences (all quality-flagged or NaN)")
+    time, flux = time[keep], flux[keep]
+    median = np.median(flux)
+    if np.isfinite(median) and median != 0:
+        flux = flux / median
+    star, id_column = _fits_star(primary, path)
+    meta = {
+        new: _number(primary.get(key)) for key, new in _HEADER_COLUMNS.items() if key in primary
+    }
+    return Curve(
+        star, id_column, time, flux, (path.name,), meta, stitch=True,
+        time_system=_time_system(header), dropped=int((~keep).sum()),
+    )  # fmt: skip
+
+
+def _fits_star(header, path: Path) -> tuple[str, str]:
+    for key, column in (("KEPLERID", "kepid"), ("TICID", "tic_id")):
+        if header.get(key) not in (None, ""):
+            return str(int(header[key])), column
+    star = star_id_from_name(path.name)
+    if star is not None:
+        return star, "tic_id" if path.name.startswith("tess") else "kepid"
+    return file_stem(path.name), "name"
+
+
+def _time_system(header) -> str | None:
+    """E.g. ``"BKJD = BJD - 2454833 (TDB, SOLARSYSTEM)"`` from BJDREFI/BJDREFF/TIMESYS/TIMEREF."""
+    ref = _number(header.get("BJDREFI")) + _number(header.get("BJDREFF", 0.0))
+    if np.isnan(ref):
+        return None
+    name = _TIME_SYSTEMS.get(ref, "time")
+    scale = ", ".join(str(header[k]) for k in ("TIMESYS", "TIMEREF") if header.get(k))
+    return f"{name} = BJD - {ref:.10g}" + (f" ({scale})" if scale else "")
+
+
+def _number(value) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def read_jsonl_file(path: Path) -> list[Curve]:
+    """Each line of a JSON Lines file as a Curve; DataError naming a line that is not usable."""
+    curves = []
+    with open_binary(path) as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                flux = np.asarray(record["flux"], dtype=float)
+                time = None if record.get("time") is None else np.asarray(record["time"], float)
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                raise DataError(f"line {number} of {path} is not JSON: {one_line(exc)}") from exc
+            except (KeyError, TypeError, ValueError) as exc:
+                raise DataError(
+                    f"line {number} of {path} needs a 'flux' list of numbers (and optionally "
+                    f"'time', 'name', 'label'): {one_line(exc)}"
+                ) from exc
+            if time is not None and time.shape != flux.shape:
+                raise DataError(
+                    f"line {number} of {path} has {time.size} time values but {flux.size} flux values"
+                )
+            name = str(record.get("name", ""))
+            star = star_id_from_name(name) or ""
+            id_column = "tic_id" if name.startswith("tess") else "kepid"
+            meta = {"name": name} if name else {}
+            curves.append(Curve(star, id_column, time, flux, (name,) if name else (), meta,
+                                label=record.get("label")))  # fmt: skip
+    if not curves:
+        raise DataError(f"file has no data rows: {path} (no JSON lines)")
+    for curve in curves:
+        if curve.time is not None:
+            keep = np.isfinite(curve.time) & np.isfinite(curve.flux)
+            curve.time, curve.flux = curve.time[keep], curve.flux[keep]
+            curve.dropped = int((~keep).sum())
+    return curves
+
+
+def stitch(curves: list[Curve]) -> list[Curve]:
+    """Join the FITS curves of each star into one, sorted by time; other curves pass through."""
+    by_star: dict = {}
+    for i, curve in enumerate(curves):
+        by_star.setdefault((curve.id_column, curve.star) if curve.stitch else i, []).append(curve)
+    return [parts[0] if len(parts) == 1 else _join(parts) for parts in by_star.values()]
+
+
+def _join(parts: list[Curve]) -> Curve:
+    time = np.concatenate([c.time for c in parts])
+    order = np.argsort(time, kind="stable")
+    return replace(
+        parts[0],
+        time=time[order],
+        flux=np.concatenate([c.flux for c in parts])[order],
+        files=tuple(f for c in parts for f in c.files),
+        dropped=sum(c.dropped for c in parts),
+    )
+
+
+def read_lightcurves(
+    paths: list[Path],
+    source: Path,
+    format: str,
+    labels: Path | None = None,
+    label_column: str = DEFAULT_LABEL_COLUMN,
+) -> Dataset:
+    """Read light-curve files into one Dataset (one row per star for FITS, per line for JSONL).
+
+    Labels come from ``labels`` (a CSV matched on a star-id or ``file`` column) or, without it,
+    from the ``label`` of JSONL lines; FITS files alone are unlabelled.
+    """
+    from tqdm.auto import tqdm
+
+    curves = []
+    for path in tqdm(paths, desc="reading light curves", unit="file", disable=len(paths) < 50):
+        is_fits = path.name.lower().endswith((".fits", ".fits.gz", ".fit"))
+        curves.extend([read_fits_file(path)] if is_fits else read_jsonl_file(path))
+    curves = stitch(curves)
+    notes = [f"stitched {len(c.files)} files of star {c.star}: each divided by its median"
+             for c in curves if c.stitch and len(c.files) > 1]  # fmt: skip
+    for system in sorted({c.time_system for c in curves if c.time_system}):
+        count = sum(c.time_system == system for c in curves)
+        notes.append(f"time of {count} FITS light curve(s) is {system}")
+    dropped = sum(c.dropped for c in curves)
+    if dropped:
+        notes.append(f"dropped {dropped} cadences with a nonzero quality flag or NaN time/flux")
+
+    raw = [c.label for c in curves]
+    if labels is not None:
+        raw, label_notes = attach_labels(curves, labels, label_column)
+        notes.extend(label_notes)
+    has_labels = any(v is not None for v in raw)
+
+    rows = []
+    for curve, label in zip(curves, raw, strict=True):
+        row = {}
+        if curve.id_column != "name" and curve.star:
+            row[curve.id_column] = int(curve.star)
+        row.update(curve.meta)
+        if curve.stitch:
+            row["n_cadences"] = len(curve.flux)
+        if has_labels:
+            row["label"] = label
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    for column in ("kepid", "tic_id"):
+        if column in table and table[column].notna().all():
+            table[column] = table[column].astype("int64")
+    times = [c.time for c in curves]
+    if any(t is None for t in times) and not all(t is None for t in times):
+        raise DataError(f"some light curves in {source} have no time values (give time for all)")
+    groups = [
+        c.star or (file_stem(c.files[0]) if c.files else f"row-{i}") for i, c in enumerate(curves)
+    ]
+    logger.info("read %d light curves from %s", len(curves), source)
+    return Dataset(
+        table=table,
+        groups=np.asarray(groups, dtype=str),
+        format=format,
+        source=str(source),
+        raw_labels=table["label"] if has_labels else None,
+        mapping=GENERIC_MAPPING if has_labels else None,
+        label_column="label" if has_labels else None,
+        id_columns=tuple(c for c in ("kepid", "tic_id", "name") if c in table.columns),
+        time=None if times[0] is None else times,
+        flux=[c.flux for c in curves],
+        notes=tuple(notes),
+    )
+
+
+def read_folder(folder: Path, labels=None, label_column: str = DEFAULT_LABEL_COLUMN) -> Dataset:
+    """Every FITS/JSONL light curve under ``folder`` (recursively), labelled from a CSV.
+
+    The labels CSV is ``labels`` or else the single ``*.csv``/``*.csv.gz`` directly in the folder.
+    Raises DataError if the folder has no light-curve files or several CSVs and no ``labels``.
+    """
+    paths = sorted(p for p in folder.rglob("*") if p.is_file() and _is_lightcurve(p))
+    if not paths:
+        raise DataError(
+            f"no light-curve files (*.fits, *.fits.gz, *.jsonl) in {folder} (check the folder)"
+        )
+    labels = find_labels_csv(folder) if labels is None else Path(labels)
+    return read_lightcurves(paths, folder, "lightcurve-folder", labels, label_column)
+
+
+def _is_lightcurve(path: Path) -> bool:
+    return path.name.lower().endswith(LIGHTCURVE_SUFFIXES)

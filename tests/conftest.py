@@ -1,0 +1,59 @@
+"""Shared fixtures: the real data files in ``../shared/data`` beside the repository."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+#: ``shared/data`` next to the repository checkout (``/work/main`` -> ``/work/shared/data``).
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The real-data folder; skipped when absent, except on CI (``CI=true``), where it fails."""
+    if not SHARED_DATA.is_dir():
+        message = f"real data not found at {SHARED_DATA} (put a copy of shared/ beside the repo)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return SHARED_DATA
+
+
+def require_system(command: str) -> str:
+    """Path of a system program a test needs; skip without it, except on CI, where it fails."""
+    import shutil
+
+    path = shutil.which(command)
+    if path is None:
+        message = f"'{command}' is not installed (.ci/run installs it with apt-get)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture(scope="session")
+def koi_subset(tmp_path_factory) -> Path:
+    """The first 1,500 rows of the bundled (real) KOI table, with its archive header lines."""
+    import gzip
+
+    from exohunt.io import bundled_koi_path
+
+    lines = gzip.open(bundled_koi_path(), "rt").read().splitlines()
+    header = [line for line in lines if line.startswith("#")]
+    body = [line for line in lines if not line.startswith("#")]
+    path = tmp_path_factory.mktemp("koi") / "koi_subset.csv"
+    path.write_text("\n".join(header + body[:1501]) + "\n")
+    return path
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch) -> str:
+    """A fresh SQLite tracking store for one test, also set as MLFLOW_TRACKING_URI."""
+    uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.chdir(tmp_path)
+    return uri
