@@ -40,13 +40,35 @@ def _add_data_options(p: argparse.ArgumentParser, dataset_required: bool = False
 
 def _add_train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--test-size", type=float, default=0.2, help="share of stars held out for test")
-    p.add_argument("--val-size", type=float, default=0.2, help="share of training stars for validation")
+    p.add_argument(
+        "--val-size", type=float, default=0.2, help="share of training stars for validation"
+    )
     p.add_argument("--random-state", type=int, default=42)
     p.add_argument("--no-flux-features", action="store_true", help="ignore light curves")
     p.add_argument("--epochs", type=int, default=50, help="network epochs (nn, cnn)")
     p.add_argument("--batch-size", type=int, default=64, help="network batch size (nn, cnn)")
     p.add_argument("--learning-rate", type=float, default=1e-3, help="network learning rate")
     p.add_argument("--n-jobs", type=int, default=-1, help="CPU cores for tree models (-1: all)")
+
+
+def _add_tracking_options(p: argparse.ArgumentParser, switch: bool = True) -> None:
+    p.add_argument(
+        "--tracking-uri",
+        help="MLflow store: sqlite:///path.db, http://server:5000, or a folder "
+        "(default: $MLFLOW_TRACKING_URI, else ./mlruns)",
+    )
+    if switch:
+        p.add_argument(
+            "--use-mlflow",
+            dest="use_mlflow",
+            action="store_true",
+            default=True,
+            help="record the run in MLflow (the default)",
+        )
+        p.add_argument("--no-mlflow", dest="use_mlflow", action="store_false", help="do not track")
+        p.add_argument(
+            "--experiment-name", default="exoplanet-detection", help="MLflow experiment name"
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,13 +84,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cv", type=int, help="also run K-fold cross-validation grouped by star")
     _add_data_options(p)
     _add_train_options(p)
+    _add_tracking_options(p)
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("experiments", help="train several models side by side, register the best")
+    p.add_argument("--dataset", help="data file or folder (default: bundled Kepler KOI)")
+    p.add_argument(
+        "--models",
+        nargs="+",
+        default=["random_forest", "xgboost", "nn"],
+        help="models to compare (rf and xgb accepted)",
+    )
+    p.add_argument("--output", help="output directory (default: models/experiments_<time>)")
+    _add_data_options(p)
+    _add_train_options(p)
+    _add_tracking_options(p)
+    p.set_defaults(func=cmd_experiments, test_size=0.3)
+
+    p = sub.add_parser("ui", help="serve the MLflow UI on the tracking store")
+    p.add_argument("--port", type=int, default=5000)
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    p.add_argument("--experiment-name", default="exoplanet-detection", help="experiment to link to")
+    _add_tracking_options(p, switch=False)
+    p.set_defaults(func=cmd_ui)
 
     p = sub.add_parser("predict", help="score data with a saved model")
     p.add_argument("model", help="a train output directory or an MLflow model URI")
     p.add_argument("data", help="data file or folder, labelled or not")
     p.add_argument("--output", default="predictions.csv", help="CSV to write")
     _add_data_options(p)
+    _add_tracking_options(p, switch=False)
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("evaluate", help="metrics of a saved model on labelled data")
@@ -76,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("data", help="labelled data file or folder")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     _add_data_options(p)
+    _add_tracking_options(p, switch=False)
     p.set_defaults(func=cmd_evaluate)
     return parser
 
@@ -168,12 +214,11 @@ def _confusion(cm: dict) -> str:
 
 
 # --------------------------------------------------------------------------- commands
-def cmd_train(args) -> int:
+def _train_config(args, dataset: str | None):
     from exohunt.config import TrainConfig
-    from exohunt.train import load_data, train
 
-    config = TrainConfig(
-        data=_data_config(args, args.dataset),
+    return TrainConfig(
+        data=_data_config(args, dataset),
         model=args.model,
         output=args.output,
         test_size=args.test_size,
@@ -185,16 +230,62 @@ def cmd_train(args) -> int:
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
         n_jobs=args.n_jobs,
-    ).validate()
+    )
+
+
+def _tracker(args):
+    from exohunt.tracking import make_tracker
+
+    tracker = make_tracker(args.use_mlflow, args.tracking_uri, args.experiment_name)
+    if tracker.enabled:
+        print(f"tracking: {tracker.store} (experiment '{args.experiment_name}')")
+    return tracker
+
+
+def cmd_train(args) -> int:
+    from exohunt.train import load_data, train
+
+    config = _train_config(args, args.dataset).validate()
+    tracker = _tracker(args)
     dataset = load_data(config.data)
     if args.dataset is None:
         print("data: the bundled Kepler KOI cumulative table (NASA Exoplanet Archive)")
     print(f"data: {_describe(dataset)}")
     for note in dataset.notes:
         print(f"  note: {note}")
-    result = train(config, progress=_ProgressBars(not args.quiet), dataset=dataset)
+    result = train(config, tracker, progress=_ProgressBars(not args.quiet), dataset=dataset)
     _report_train(result)
+    if result.run_id:
+        print(f"mlflow run: {result.run_name} ({result.run_id}); view it with 'exohunt ui'")
     return 0
+
+
+def cmd_experiments(args) -> int:
+    from exohunt.experiments import run_experiments
+
+    config = _train_config(args, args.dataset)
+    config.output = args.output
+    tracker = _tracker(args)
+    if args.dataset is None:
+        print("data: the bundled Kepler KOI cumulative table (NASA Exoplanet Archive)")
+    result = run_experiments(
+        config, args.models, args.experiment_name, tracker, _ProgressBars(not args.quiet)
+    )
+    print(f"comparison (test split, {args.test_size:.0%} of stars, same for every model):")
+    print(result.comparison.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    print(f"best by average precision: {result.best_model}")
+    if result.registered:
+        print(f"registered: {result.registered}")
+    print(f"saved: {result.output_dir}")
+    if tracker.enabled:
+        print("open the MLflow UI with: exohunt ui   (then http://127.0.0.1:5000)")
+    return 0
+
+
+def cmd_ui(args) -> int:
+    from exohunt.ui import serve_ui
+
+    return serve_ui(args.host, args.port, args.tracking_uri, args.experiment_name, print)
 
 
 def _report_train(result) -> None:
@@ -229,7 +320,7 @@ def _read_for_model(args, loaded):
 def cmd_predict(args) -> int:
     from exohunt.predict import load_model, predict
 
-    loaded = load_model(args.model)
+    loaded = load_model(args.model, args.tracking_uri)
     dataset = _read_for_model(args, loaded)
     print(f"data: {_describe(dataset)}")
     table = predict(loaded, dataset)
@@ -247,7 +338,7 @@ def cmd_predict(args) -> int:
 def cmd_evaluate(args) -> int:
     from exohunt.predict import evaluate, load_model
 
-    loaded = load_model(args.model)
+    loaded = load_model(args.model, args.tracking_uri)
     dataset = _read_for_model(args, loaded)
     metrics = evaluate(loaded, dataset)
     if args.json:

@@ -28,7 +28,7 @@ class LoadedModel:
         return float(self.model.threshold)
 
 
-def load_model(location: str | Path) -> LoadedModel:
+def load_model(location: str | Path, tracking_uri: str | None = None) -> LoadedModel:
     """Load a model from a ``exohunt train`` output directory or an MLflow model URI.
 
     Raises
@@ -40,7 +40,7 @@ def load_model(location: str | Path) -> LoadedModel:
     if "://" in text or text.startswith("models:/") or text.startswith("runs:/"):
         from exohunt.tracking import load_logged_model
 
-        model, metadata = load_logged_model(text)
+        model, metadata = load_logged_model(text, tracking_uri)
         return LoadedModel(model, metadata, text)
     path = Path(location)
     if not path.exists():
@@ -98,3 +98,57 @@ def evaluate(loaded: LoadedModel, dataset: Dataset) -> dict:
         raise DataError(f"{dataset.source} has no rows labelled planet or not planet")
     proba = planet_probability(loaded, rows.to_frame())
     return compute_metrics(rows.labels.astype(int), proba, loaded.threshold)
+
+
+# --------------------------------------------------------------------------- raw rows (serving)
+def prepare_raw_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """Raw input rows as the model takes them: aliases renamed to canonical columns, and array
+    cells written as text (``"[1.0, 0.99, ...]"``, as in a CSV) parsed into arrays."""
+    from exohunt.dataset import ARRAY_COLUMNS
+    from exohunt.io.columns import canonicalize
+    from exohunt.io.flux_csv import parse_cells
+
+    frame = canonicalize(frame.reset_index(drop=True))
+    for column in ARRAY_COLUMNS:
+        if column in frame.columns and frame[column].map(lambda v: isinstance(v, str)).any():
+            parsed = parse_cells(frame[column], column, "the input rows")
+            frame[column] = pd.Series(parsed, index=frame.index, dtype=object)
+    return frame
+
+
+def score_raw(model, frame: pd.DataFrame) -> pd.DataFrame:
+    """Score raw rows: ``planet_probability`` and ``predicted_label`` (1 = planet)."""
+    proba = np.asarray(model.predict_proba(prepare_raw_frame(frame)))[:, 1]
+    return pd.DataFrame(
+        {
+            "planet_probability": proba,
+            "predicted_label": (proba >= float(model.threshold)).astype(np.int64),
+        }
+    )
+
+
+def required_columns(model) -> list[str]:
+    """The input columns a fitted model reads: catalogue features and array columns."""
+    features = model.estimator.estimator[0]
+    columns = []
+    for _, part in features.transformer_list:
+        columns += list(getattr(part, "columns_", []))
+        columns += [c for c in getattr(part, "input_columns", ())]
+    return columns
+
+
+def raw_input_example(model, frame: pd.DataFrame) -> pd.DataFrame:
+    """A few rows in the form a CSV gives them: the needed columns, numbers as float64 and
+    arrays as JSON-style text. Used as the servable model's input example and signature."""
+    from exohunt.dataset import ARRAY_COLUMNS
+
+    example = pd.DataFrame(index=range(len(frame)))
+    for column in required_columns(model):
+        values = frame[column].reset_index(drop=True)
+        if column in ARRAY_COLUMNS:
+            example[column] = values.map(
+                lambda a: "[" + ", ".join(f"{v:.7g}" for v in np.asarray(a, dtype=float)) + "]"
+            )
+        else:
+            example[column] = pd.to_numeric(values, errors="coerce").astype("float64")
+    return example

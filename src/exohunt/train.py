@@ -70,6 +70,7 @@ class TrainResult:
     output_dir: Path
     run_name: str
     cv: dict | None = None
+    run_id: str | None = None  # the MLflow run, when tracked
     test_proba: np.ndarray | None = None
     test_labels: np.ndarray | None = None
 
@@ -92,6 +93,11 @@ def load_data(config: DataConfig) -> Dataset:
 
 def labelled_rows(dataset: Dataset, label_column: str = "label") -> Dataset:
     """The rows usable for training; raises DataError when they cannot train a classifier."""
+    if not dataset.has_labels and dataset.format in ("fits", "lightcurve-folder"):
+        raise DataError(
+            f"{dataset.source} holds light curves without labels; training needs them "
+            "(give a labels CSV with a star id column and a label column: --labels FILE)"
+        )
     if not dataset.has_labels:
         columns = ", ".join(map(str, dataset.table.columns[:30]))
         raise DataError(
@@ -121,10 +127,11 @@ def build_pipeline(frame, dataset: Dataset, config: TrainConfig):
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from exohunt.features import make_features
+    from exohunt.features import NON_FEATURE_COLUMNS_BY_FORMAT, make_features
     from exohunt.models import make_estimator
 
     exclude = tuple(dataset.id_columns) + ((dataset.label_column,) if dataset.label_column else ())
+    exclude += NON_FEATURE_COLUMNS_BY_FORMAT.get(dataset.format, ())
     estimator = make_estimator(
         config.model,
         random_state=config.random_state,
@@ -171,7 +178,12 @@ def fit_model(
     if spec.uses_validation:
         fit_kwargs["eval_set"] = (features.transform(val_frame), y_val)
         if progress is not None:
-            fit_kwargs["progress"] = progress
+            total = getattr(pipeline[-1], "epochs", None) or pipeline[-1].get_params().get(
+                "n_estimators", 0
+            )
+            fit_kwargs["progress"] = lambda step, logs: progress(
+                f"fitting {spec.name}", step + 1, total
+            )
     log.info("fitting %s on %d rows, %d features", spec.name, *X_fit.shape)
     pipeline[-1].fit(X_fit, y_fit, **fit_kwargs)
 
@@ -301,8 +313,9 @@ def train(
         tracker.log_artifacts(
             plots + [output_dir / "metrics.json", output_dir / "model_metadata.json"]
         )
-        model_uris = tracker.log_model(fitted.model, test_rows.to_frame(), config.model, fitted)
+        model_uris = tracker.log_model(fitted, test_rows.to_frame(), config.model, metadata)
         tracker.log_metrics({"duration_seconds": time.perf_counter() - started})
+        run_id = tracker.run_id()
 
     return TrainResult(
         fitted=fitted,
@@ -311,6 +324,7 @@ def train(
         output_dir=output_dir,
         run_name=run_name,
         cv=cv,
+        run_id=run_id,
         test_proba=test_proba,
         test_labels=y[test_idx],
     )

@@ -1,0 +1,188 @@
+"""The command line: what a user types, what they read, and the exit codes."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from exohunt.cli import main
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_line_error(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def rf_model(tmp_path_factory, koi_subset):
+    out = tmp_path_factory.mktemp("cli") / "rf"
+    assert main(["-q", "train", str(koi_subset), "--no-mlflow", "--output", str(out)]) == 0
+    return out
+
+
+def test_train_with_no_dataset_uses_the_bundled_table(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run(capsys, "train", "--no-mlflow", "--output", str(tmp_path / "m"))
+    assert code == 0
+    assert "bundled Kepler KOI cumulative table" in out
+    assert "2,187 planet, 3,847 not planet, 1,605 unresolved (left out)" in out
+    for metric in ("accuracy", "precision", "recall", "f1", "roc_auc", "average_precision", "mcc"):
+        assert metric in out
+    assert f"saved: {tmp_path / 'm'}" in out
+
+
+def test_a_missing_file_is_one_line_and_exit_2():
+    done = subprocess.run(
+        [sys.executable, "-m", "exohunt.cli", "train", "/no/such/file.csv", "--no-mlflow"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2
+    assert one_line_error(done.stderr) == (
+        "error: no such file: /no/such/file.csv (check the path, or give an absolute path)"
+    )
+
+
+def _write(tmp_path, name, frame):
+    path = tmp_path / name
+    frame.to_csv(path, index=False)
+    return path
+
+
+def _catalogue(n=40, seed=0, label=None):
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({"period": rng.uniform(1, 50, n), "pl_rade": rng.uniform(0.5, 10, n)})
+    frame["label"] = rng.integers(0, 2, n) if label is None else label
+    return frame
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (
+            lambda d: (d / "empty.csv").write_text("") or d / "empty.csv",
+            r"file is empty: .*empty\.csv",
+        ),
+        (
+            lambda d: _write(d, "odd.csv", pd.DataFrame({"alpha": [1, 2], "beta": [3, 4]})),
+            r"columns.*alpha, beta.*--label-column",
+        ),
+        (
+            lambda d: _write(d, "one.csv", _catalogue(label=1)),
+            r"every labelled row .* is 'planet'; a classifier needs both classes",
+        ),
+        (
+            lambda d: _write(d, "few.csv", _catalogue(n=8)),
+            r"has 8 labelled rows; training needs at least 10",
+        ),
+        (
+            lambda d: _write(
+                d,
+                "flux.csv",
+                pd.DataFrame(
+                    {"flux": ["[1, 2, 3]", "[1, 2, 3]", "[1, 2, oops]"], "label": [0, 1, 0]}
+                ),
+            ),
+            r"'flux' cell of data row 3",
+        ),
+    ],
+    ids=["empty", "unknown-format", "single-class", "too-few-rows", "bad-flux-cell"],
+)
+def test_bad_data_is_one_line_exit_2(capsys, tmp_path, make, message):
+    path = make(tmp_path)
+    code, _, err = run(capsys, "train", str(path), "--no-mlflow", "--output", str(tmp_path / "o"))
+    assert code == 2
+    assert re.search(message, one_line_error(err)), err
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--model", "svm"],
+            r"unknown model 'svm'; choices are: random_forest \(rf\), xgboost \(xgb\), nn",
+        ),
+        (["--test-size", "1.5"], r"--test-size 1.5 is outside \(0, 1\)"),
+        (["--test-size", "0"], r"--test-size 0.0 is outside \(0, 1\)"),
+        (["--test-size", "abc"], r"invalid float value: 'abc'"),
+    ],
+)
+def test_bad_options_print_one_line(args, message):
+    done = subprocess.run(
+        [sys.executable, "-m", "exohunt.cli", "train", "--no-mlflow", *args],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2
+    assert re.search(message, one_line_error(done.stderr))
+
+
+def test_an_all_nan_column_is_dropped_with_a_warning(capsys, tmp_path):
+    frame = _catalogue(n=60)
+    frame["st_teff"] = np.nan
+    path = _write(tmp_path, "nan.csv", frame)
+    code, out, err = run(capsys, "train", str(path), "--no-mlflow", "--output", str(tmp_path / "o"))
+    assert code == 0, err
+    assert "warning: feature column 'stellar_temp' is empty in the training rows; dropped" in err
+    meta = json.loads((tmp_path / "o" / "model_metadata.json").read_text())
+    assert meta["feature_names"] == ["orbital_period", "planet_radius"]
+
+
+def test_predict_writes_ids_probability_and_label(capsys, tmp_path, rf_model, shared_data):
+    # a KOI file the model never saw: rows past the subset, from the real table
+    from exohunt.io import bundled_koi_path
+
+    unseen = pd.read_csv(bundled_koi_path(), comment="#").iloc[3000:3400]
+    unseen = unseen.drop(columns=["koi_disposition"])  # unlabelled, as new data would be
+    path = _write(tmp_path, "unseen.csv", unseen.rename(columns={"kepid": "star_id"}))
+    out_csv = tmp_path / "preds.csv"
+    code, out, err = run(capsys, "predict", str(rf_model), str(path), "--output", str(out_csv))
+    assert code == 0, err
+    preds = pd.read_csv(out_csv)
+    assert len(preds) == 400
+    assert {"star_id", "planet_probability", "predicted_label"} <= set(preds.columns)
+    threshold = json.loads((rf_model / "model_metadata.json").read_text())["threshold"]
+    assert ((preds["planet_probability"] >= threshold) == preds["predicted_label"]).all()
+    assert f"wrote {out_csv}" in out
+
+
+def test_evaluate_prints_metrics_and_confusion_matrix(capsys, rf_model, shared_data):
+    from exohunt.io import bundled_koi_path
+
+    code, out, _ = run(capsys, "evaluate", str(rf_model), str(bundled_koi_path()))
+    assert code == 0
+    assert "average_precision" in out and "confusion matrix" in out
+    code, out, _ = run(capsys, "evaluate", str(rf_model), str(bundled_koi_path()), "--json")
+    metrics = json.loads(out)
+    cm = metrics["confusion_matrix"]
+    assert cm["tn"] + cm["fp"] + cm["fn"] + cm["tp"] == 6034
+    assert 0.9 < metrics["roc_auc"] <= 1.0
+
+
+def test_model_errors_are_one_line(capsys, tmp_path, rf_model, koi_subset):
+    code, _, err = run(capsys, "predict", str(tmp_path / "nope"), str(koi_subset))
+    assert code == 2 and "the directory does not exist" in one_line_error(err)
+    (tmp_path / "empty_dir").mkdir()
+    code, _, err = run(capsys, "predict", str(tmp_path / "empty_dir"), str(koi_subset))
+    assert code == 2 and "is not an exohunt model: it has no model.joblib" in one_line_error(err)
+
+    lacking = _write(tmp_path, "lacking.csv", _catalogue(n=20))
+    code, _, err = run(capsys, "predict", str(rf_model), str(lacking))
+    line = one_line_error(err)
+    assert code == 2
+    assert "the data lacks" in line and "transit_duration" in line and "koi_model_snr" in line
