@@ -1,0 +1,367 @@
+"""MLflow tracking against a real SQLite store (and real `exohunt` processes where it matters)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from exohunt.config import DataConfig, TrainConfig
+from exohunt.errors import DataError
+from exohunt.tracking import (
+    MlflowTracker,
+    NullTracker,
+    make_tracker,
+    redact,
+    resolve_tracking_uri,
+)
+from exohunt.train import train
+
+COMMON_PARAMS = {
+    "model_type",
+    "test_size",
+    "random_state",
+    "n_features",
+    "n_train_samples",
+    "n_test_samples",
+    "flux_features_extracted",
+    "output_path",
+}
+TEST_METRICS = {"accuracy", "precision", "recall", "f1", "roc_auc", "average_precision", "mcc"}
+
+
+def _client(uri):
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=uri)
+
+
+def _runs(uri, experiment="exoplanet-detection"):
+    client = _client(uri)
+    exp = client.get_experiment_by_name(experiment)
+    return client.search_runs([exp.experiment_id]) if exp else []
+
+
+def _exohunt(*args, env=None, cwd=None, **kw):
+    return subprocess.run(
+        [sys.executable, "-m", "exohunt.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        **kw,
+    )
+
+
+def test_store_resolution_order(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert resolve_tracking_uri() == f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:////tmp/env.db")
+    assert resolve_tracking_uri() == "sqlite:////tmp/env.db"
+    assert resolve_tracking_uri("http://127.0.0.1:5000") == "http://127.0.0.1:5000"
+    assert resolve_tracking_uri(str(tmp_path / "elsewhere")).endswith("elsewhere/mlflow.db")
+
+
+def test_redact_hides_passwords():
+    assert redact("postgresql+psycopg2://bob:s3cret@db:5432/ml") == (
+        "postgresql+psycopg2://bob:***@db:5432/ml"
+    )
+    assert redact("sqlite:///x.db") == "sqlite:///x.db"
+
+
+def test_disabled_tracking_is_the_null_tracker():
+    assert isinstance(make_tracker(False), NullTracker)
+
+
+def test_a_training_run_records_everything(store, koi_subset, tmp_path):
+    tracker = make_tracker(True, experiment_name="complete")
+    config = TrainConfig(data=DataConfig(dataset=str(koi_subset)), output=str(tmp_path / "rf"))
+    result = train(config, tracker)
+
+    client = _client(store)
+    run = client.get_run(result.run_id)
+    assert run.info.status == "FINISHED"
+    assert run.info.run_name.startswith("random_forest_")
+    params = run.data.params
+    assert COMMON_PARAMS <= set(params)
+    assert {
+        "n_estimators",
+        "max_depth",
+        "min_samples_split",
+        "min_samples_leaf",
+        "n_jobs",
+        "class_weight",
+    } <= set(params)
+    assert params["n_estimators"] == "200" and params["max_depth"] == "20"
+    metrics = run.data.metrics
+    assert TEST_METRICS <= set(metrics)
+    assert {f"val_{m}" for m in TEST_METRICS} <= set(metrics)
+    assert metrics["average_precision"] == pytest.approx(
+        result.metrics["test"]["average_precision"]
+    )
+    tags = run.data.tags
+    assert tags["exohunt_version"] and tags["data_format"] == "koi"
+    assert "git_commit" in tags  # the tests run inside the exohunt repository
+    # dataset input, in the training context
+    inputs = run.inputs.dataset_inputs
+    assert len(inputs) == 1
+    assert inputs[0].dataset.name == "koi_subset.csv" and inputs[0].dataset.digest
+    assert inputs[0].tags[0].value == "training"
+    # artifacts
+    names = {a.path for a in client.list_artifacts(result.run_id)}
+    assert {"metrics.json", "model_metadata.json", "plots"} <= names
+    plots = {a.path for a in client.list_artifacts(result.run_id, "plots")}
+    assert plots == {
+        "plots/roc_curve.png",
+        "plots/pr_curve.png",
+        "plots/confusion_matrix.png",
+        "plots/feature_importance.png",
+    }
+    # both models, with signatures
+    import mlflow
+
+    native = mlflow.models.get_model_info(result.metadata["model_uris"]["native"])
+    servable = mlflow.models.get_model_info(result.metadata["model_uris"]["servable"])
+    assert "sklearn" in native.flavors and native.signature is not None
+    assert "python_function" in servable.flavors and servable.signature is not None
+
+
+def test_the_servable_model_scores_raw_rows(store, koi_subset, tmp_path):
+    import mlflow
+
+    from exohunt.io import read_dataset
+    from exohunt.predict import load_model, predict
+
+    tracker = make_tracker(True)
+    config = TrainConfig(data=DataConfig(dataset=str(koi_subset)), output=str(tmp_path / "rf"))
+    result = train(config, tracker)
+    uri = result.metadata["model_uris"]["servable"]
+
+    # raw rows as a user exports them: the archive's own column names (koi_period, ...)
+    raw = pd.read_csv(koi_subset, comment="#").head(25)
+    raw_csv = tmp_path / "raw.csv"
+    raw.to_csv(raw_csv, index=False)
+    scored = mlflow.pyfunc.load_model(uri).predict(raw)
+    assert list(scored.columns) == ["planet_probability", "predicted_label"]
+    assert len(scored) == 25
+
+    local = predict(load_model(tmp_path / "rf"), read_dataset(raw_csv))
+    assert np.allclose(scored["planet_probability"], local["planet_probability"])
+    via_uri = predict(load_model(uri), read_dataset(raw_csv))
+    assert np.allclose(via_uri["planet_probability"], local["planet_probability"])
+
+    out = tmp_path / "served.json"
+    mlflow_cli = os.path.join(os.path.dirname(sys.executable), "mlflow")
+    done = subprocess.run(
+        [
+            mlflow_cli,
+            "models",
+            "predict",
+            "-m",
+            uri,
+            "-i",
+            str(raw_csv),
+            "-t",
+            "csv",
+            "--env-manager",
+            "local",
+            "-o",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    predictions = json.loads(out.read_text())["predictions"]
+    assert len(predictions) == 25
+    served = np.array([p["planet_probability"] for p in predictions])
+    assert np.allclose(served, local["planet_probability"])
+
+
+def test_network_and_boosting_runs_log_per_epoch_series(store, koi_subset, tmp_path):
+    tracker = make_tracker(True)
+    data = DataConfig(dataset=str(koi_subset))
+    nn = train(TrainConfig(data=data, model="nn", epochs=4, output=str(tmp_path / "nn")), tracker)
+    xgb = train(TrainConfig(data=data, model="xgboost", output=str(tmp_path / "xgb")), tracker)
+    client = _client(store)
+
+    loss = client.get_metric_history(nn.run_id, "train_loss")
+    val = client.get_metric_history(nn.run_id, "val_loss")
+    assert [m.step for m in loss] == list(range(len(nn.fitted.history["train_loss"])))
+    assert len(val) == len(loss) >= 1
+    params = client.get_run(nn.run_id).data.params
+    assert {
+        "epochs",
+        "batch_size",
+        "learning_rate",
+        "hidden_layers",
+        "optimizer",
+        "loss_function",
+    } <= set(params)
+    import mlflow
+
+    assert "pytorch" in mlflow.models.get_model_info(nn.metadata["model_uris"]["native"]).flavors
+
+    rounds = client.get_metric_history(xgb.run_id, "val_logloss")
+    assert len(rounds) == len(xgb.fitted.history["val_logloss"]) > 1
+    params = client.get_run(xgb.run_id).data.params
+    assert {
+        "n_estimators",
+        "max_depth",
+        "learning_rate",
+        "subsample",
+        "colsample_bytree",
+        "scale_pos_weight",
+        "eval_metric",
+    } <= set(params)
+    assert "xgboost" in mlflow.models.get_model_info(xgb.metadata["model_uris"]["native"]).flavors
+
+
+def test_cv_means_and_stds_are_logged(store, koi_subset, tmp_path):
+    config = TrainConfig(data=DataConfig(dataset=str(koi_subset)), cv=3, output=str(tmp_path / "o"))
+    result = train(config, make_tracker(True))
+    metrics = _client(store).get_run(result.run_id).data.metrics
+    assert {"cv_average_precision_mean", "cv_average_precision_std", "cv_mcc_mean"} <= set(metrics)
+
+
+def test_a_failing_run_is_marked_failed_and_keeps_what_it_logged(store, koi_subset, tmp_path):
+    # --cv larger than the number of planet stars fails after the run has started
+    config = TrainConfig(data=DataConfig(dataset=str(koi_subset)), cv=400, output=str(tmp_path))
+    with pytest.raises(DataError, match="--cv 400"):
+        train(config, make_tracker(True))
+    (run,) = _runs(store)
+    assert run.info.status == "FAILED"
+    assert "--cv 400" in run.data.tags["exohunt.error"]
+    assert run.data.tags["data_format"] == "koi"  # logged before the failure, kept
+    assert len(run.inputs.dataset_inputs) == 1
+
+
+def test_ctrl_c_marks_the_run_killed(store, tmp_path):
+    from exohunt.tracking import prepare_store
+
+    prepare_store(store, "exoplanet-detection")  # so that polling below cannot race the schema
+    env = os.environ | {"MLFLOW_TRACKING_URI": store}
+    # ten-fold CV on the bundled table keeps the run busy for a while
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "exohunt.cli",
+            "-q",
+            "train",
+            "--cv",
+            "10",
+            "--output",
+            str(tmp_path / "o"),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline and process.poll() is None:
+        runs = _runs(store)
+        if runs and runs[0].inputs.dataset_inputs:
+            break
+        time.sleep(0.3)
+    time.sleep(2)  # inside cross-validation
+    assert process.poll() is None, "training ended before it could be interrupted"
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    (run,) = _runs(store)
+    assert run.info.status == "KILLED"
+    assert run.data.tags["exohunt.error"].startswith("interrupted")
+
+
+def test_concurrent_trainings_on_a_fresh_store_all_succeed(tmp_path, koi_subset):
+    uri = f"sqlite:///{tmp_path / 'fresh' / 'mlflow.db'}"
+    env = os.environ | {"MLFLOW_TRACKING_URI": uri}
+    processes = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "exohunt.cli",
+                "-q",
+                "train",
+                str(koi_subset),
+                "--n-jobs",
+                "1",
+                "--random-state",
+                str(seed),
+                "--output",
+                str(tmp_path / f"out{seed}"),
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for seed in range(4)
+    ]
+    outputs = [p.communicate(timeout=600) for p in processes]
+    for process, (_, stderr) in zip(processes, outputs, strict=True):
+        assert process.returncode == 0, stderr[-2000:]
+    runs = _runs(uri)
+    assert len(runs) == 4
+    assert {r.info.status for r in runs} == {"FINISHED"}
+    assert sorted(r.data.params["random_state"] for r in runs) == ["0", "1", "2", "3"]
+
+
+def test_without_mlflow_training_warns_once_and_still_writes_outputs(tmp_path, koi_subset):
+    hide = (
+        "import sys, importlib.abc\n"
+        "class Hide(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'mlflow' or name.startswith('mlflow.'):\n"
+        "            raise ImportError('No module named ' + repr(name))\n"
+        "sys.meta_path.insert(0, Hide())\n"
+        "from exohunt.cli import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", hide, "train", str(koi_subset), "--output", str(tmp_path / "o")],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("pip install 'exohunt[mlflow]'") == 1
+    assert (tmp_path / "o" / "model.joblib").is_file()
+    assert (tmp_path / "o" / "metrics.json").is_file()
+    assert not (tmp_path / "mlruns").exists()
+
+
+def test_cli_train_prints_the_store_and_the_run(store, koi_subset, tmp_path):
+    done = _exohunt(
+        "train",
+        str(koi_subset),
+        "--experiment-name",
+        "cli",
+        "--output",
+        str(tmp_path / "o"),
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"tracking: {store}" in done.stdout
+    runs = _runs(store, "cli")
+    assert len(runs) == 1 and runs[0].info.run_id in done.stdout
+
+
+def test_mlflow_tracker_on_an_unreachable_server_fails_clearly():
+    from exohunt.errors import ExohuntError
+
+    with pytest.raises(ExohuntError, match="cannot use the tracking store"):
+        MlflowTracker("http://127.0.0.1:9", "x")
