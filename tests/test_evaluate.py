@@ -99,5 +99,10 @@ def test_save_plots_writes_pngs(tmp_path):
     proba = np.clip(y * 0.6 + np.linspace(0, 0.4, len(y)), 0, 1)
     paths = save_plots(y, proba, 0.5, tmp_path, ["a", "b"], np.array([0.3, 0.7]))
     names = sorted(p.name for p in paths)
-    assert names == ["confusion_matrix.png", "feature_importance.png", "pr_curve.png", "roc_curve.png"]
+    assert names == [
+        "confusion_matrix.png",
+        "feature_importance.png",
+        "pr_curve.png",
+        "roc_curve.png",
+    ]
     assert all(p.read_bytes()[:4] == b"\x89PNG" for p in paths)

@@ -30,5 +30,7 @@ class MissingDependencyError(ExohuntError):
 
     def __init__(self, package: str, feature: str, extra: str | None = None):
         install = f"pip install 'exohunt[{extra}]'" if extra else f"pip install {package}"
-        super().__init__(f"{feature} needs the '{package}' package, which is not installed ({install})")
+        super().__init__(
+            f"{feature} needs the '{package}' package, which is not installed ({install})"
+        )
         self.package = package
