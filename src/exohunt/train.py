@@ -128,7 +128,7 @@ def build_pipeline(frame, dataset: Dataset, config: TrainConfig):
     from sklearn.preprocessing import StandardScaler
 
     from exohunt.features import NON_FEATURE_COLUMNS_BY_FORMAT, make_features
-    from exohunt.models import make_estimator
+    from exohunt.models import get_model, make_estimator
 
     exclude = tuple(dataset.id_columns) + ((dataset.label_column,) if dataset.label_column else ())
     exclude += NON_FEATURE_COLUMNS_BY_FORMAT.get(dataset.format, ())
@@ -144,7 +144,10 @@ def build_pipeline(frame, dataset: Dataset, config: TrainConfig):
         [
             ("features", make_features(frame, exclude=exclude, flux_features=config.flux_features)),
             ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
-            ("scale", StandardScaler()),
+            (
+                "scale",
+                StandardScaler() if get_model(config.model).scale_features else "passthrough",
+            ),
             ("model", estimator),
         ]
     )

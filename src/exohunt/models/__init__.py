@@ -24,6 +24,7 @@ class ModelSpec:
     aliases: tuple[str, ...] = ()
     uses_validation: bool = False  # fit() takes eval_set for early stopping
     needs_views: bool = False  # the estimator reads AstroNet views as 1-D sequences
+    scale_features: bool = True  # False: the pipeline skips StandardScaler (the model scales)
 
 
 def _random_forest(random_state: int = 42, n_jobs: int = -1, **_):
