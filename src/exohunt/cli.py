@@ -155,12 +155,22 @@ class _ProgressBars:
         from tqdm import tqdm
 
         bar = self.bars.get(stage)
+        if bar is not None and done < bar.n:  # the same loop started again (next model, fold)
+            self.bars.pop(stage).close()
+            bar = None
         if bar is None:
-            bar = self.bars[stage] = tqdm(total=total, desc=stage, leave=False, file=sys.stderr)
+            bar = self.bars[stage] = tqdm(
+                total=total, desc=stage, leave=False, file=sys.stderr, disable=None
+            )
         bar.update(done - bar.n)
         if done >= total:
+            self.bars.pop(stage).close()
+
+    def close(self) -> None:
+        """Close bars left open (a loop that stopped early, such as early stopping)."""
+        for bar in self.bars.values():
             bar.close()
-            del self.bars[stage]
+        self.bars.clear()
 
 
 def _data_config(args, dataset: str | None):
@@ -219,13 +229,13 @@ def _train_config(args, dataset: str | None):
 
     return TrainConfig(
         data=_data_config(args, dataset),
-        model=args.model,
+        model=getattr(args, "model", "random_forest"),
         output=args.output,
         test_size=args.test_size,
         val_size=args.val_size,
         random_state=args.random_state,
         flux_features=not args.no_flux_features,
-        cv=args.cv,
+        cv=getattr(args, "cv", None),
         epochs=args.epochs,
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
@@ -253,7 +263,11 @@ def cmd_train(args) -> int:
     print(f"data: {_describe(dataset)}")
     for note in dataset.notes:
         print(f"  note: {note}")
-    result = train(config, tracker, progress=_ProgressBars(not args.quiet), dataset=dataset)
+    bars = _ProgressBars(not args.quiet)
+    try:
+        result = train(config, tracker, progress=bars, dataset=dataset)
+    finally:
+        bars.close()
     _report_train(result)
     if result.run_id:
         print(f"mlflow run: {result.run_name} ({result.run_id}); view it with 'exohunt ui'")
@@ -264,13 +278,14 @@ def cmd_experiments(args) -> int:
     from exohunt.experiments import run_experiments
 
     config = _train_config(args, args.dataset)
-    config.output = args.output
     tracker = _tracker(args)
     if args.dataset is None:
         print("data: the bundled Kepler KOI cumulative table (NASA Exoplanet Archive)")
-    result = run_experiments(
-        config, args.models, args.experiment_name, tracker, _ProgressBars(not args.quiet)
-    )
+    bars = _ProgressBars(not args.quiet)
+    try:
+        result = run_experiments(config, args.models, args.experiment_name, tracker, bars)
+    finally:
+        bars.close()
     print(f"comparison (test split, {args.test_size:.0%} of stars, same for every model):")
     print(result.comparison.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     print(f"best by average precision: {result.best_model}")

@@ -278,7 +278,7 @@ class MlflowTracker(Tracker):
                 name=Path(str(dataset.source)).name,
                 targets="exohunt_label" if dataset.labels is not None else None,
             )
-        self._mlflow.log_input(ds, context=context)
+            self._mlflow.log_input(ds, context=context)
 
     def log_model(self, fitted, frame, model_name: str, metadata: dict) -> dict:
         with _quiet_mlflow_hints():
@@ -291,8 +291,13 @@ class MlflowTracker(Tracker):
 
     def register(self, model_uri: str, name: str, alias: str = "champion") -> str:
         """Register ``model_uri`` as a new version of ``name`` and point ``alias`` at it."""
-        version = self._mlflow.register_model(model_uri, name)
         client = self._mlflow.tracking.MlflowClient()
+        if not client.search_registered_models(filter_string=f"name = '{name}'"):
+            client.create_registered_model(name)
+        info = self._mlflow.models.get_model_info(model_uri)
+        version = client.create_model_version(
+            name, source=model_uri, run_id=info.run_id, model_id=info.model_id
+        )
         client.set_registered_model_alias(name, alias, version.version)
         return version.version
 
@@ -302,6 +307,8 @@ def _quiet_mlflow_hints() -> Iterator[None]:
     """Silence MLflow's advisory UserWarnings (type hints, integer columns, dataset source
     ambiguity) for the calls that raise them; they are about MLflow usage, not the user's data."""
     import warnings
+
+    import mlflow.pyfunc  # noqa: F401  (its import installs warning filters; let them go first)
 
     loggers = [logging.getLogger(n) for n in ("mlflow.sklearn", "mlflow.pyfunc", "mlflow.models")]
     levels = [lg.level for lg in loggers]
@@ -428,6 +435,15 @@ def _servable_model_class():
     stores the class by value with the logged model.
     """
     import mlflow.pyfunc
+    import pandas as pd
+
+    def predict(self, context, model_input, params=None):
+        from exohunt.predict import score_raw
+
+        return score_raw(self.model, model_input)
+
+    # Real (not string) annotations: MLflow reads them when the class is created.
+    predict.__annotations__ = {"model_input": pd.DataFrame, "return": pd.DataFrame}
 
     class ExohuntModel(mlflow.pyfunc.PythonModel):
         def load_context(self, context):
@@ -435,11 +451,7 @@ def _servable_model_class():
 
             self.model = joblib.load(context.artifacts["model"])
 
-        def predict(self, context, model_input, params=None):
-            from exohunt.predict import score_raw
-
-            return score_raw(self.model, model_input)
-
+    ExohuntModel.predict = predict
     return ExohuntModel
 
 
