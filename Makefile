@@ -21,7 +21,9 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/exohunt train --no-mlflow --output models/demo-random_forest
+	$(BIN)/exohunt experiments --models random_forest xgboost nn --experiment-name exoplanet-detection
+	@echo
+	@echo "Next: open the MLflow UI with  .venv/bin/exohunt ui  and browse to http://127.0.0.1:5000"
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
@@ -31,7 +33,7 @@ test: lint
 	$(BIN)/pytest -n 2 --durations=15
 
 bench: $(STAMP)
-	$(BIN)/python bench/run_all.py
+	$(BIN)/python bench/run_all.py $(BENCH)
 
 clean:
 	rm -rf $(VENV) models mlruns .pytest_cache
