@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import importlib.util
 import json
 import logging
 import math
 import os
+import queue
 import shutil
 import subprocess
 import tempfile
+import threading
 from collections.abc import Iterator
+from concurrent.futures import Future
 from pathlib import Path
 
 import numpy as np
@@ -115,6 +119,91 @@ def prepare_store(uri: str, experiment_name: str) -> str:
             ) from exc
 
 
+# --------------------------------------------------------------------------- tracking servers
+#: Seconds to wait for a tracking server's /health before giving up (MLflow's own client would
+#: retry an unreachable server with backoff for minutes).
+SERVER_CHECK_TIMEOUT_SECONDS = 10.0
+
+
+def check_tracking_server(uri: str, timeout_seconds: float = SERVER_CHECK_TIMEOUT_SECONDS) -> None:
+    """Fail fast when an ``http(s)://`` tracking server does not answer ``GET /health``.
+
+    Any HTTP answer counts as reachable (a server behind authentication may answer 401); other
+    URIs are not checked. Raises ExohuntError naming the server (password redacted) and the fix.
+    """
+    if not uri.startswith(("http://", "https://")):
+        return
+    import urllib.error
+    import urllib.request
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(uri)
+    netloc = parts.hostname or ""
+    if ":" in netloc:  # IPv6 literal
+        netloc = f"[{netloc}]"
+    if parts.port:
+        netloc += f":{parts.port}"
+    url = urlunsplit((parts.scheme, netloc, parts.path.rstrip("/") + "/health", "", ""))
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_seconds):
+            return
+    except urllib.error.HTTPError:
+        return
+    except (OSError, ValueError) as exc:
+        reason = _network_reason(getattr(exc, "reason", exc), timeout_seconds)
+        raise ExohuntError(
+            f"cannot reach the tracking server {redact(uri)}: {reason} (start it with "
+            "'exohunt server', or fix --tracking-uri / MLFLOW_TRACKING_URI)"
+        ) from exc
+
+
+def _network_reason(reason, timeout_seconds: float) -> str:
+    import socket
+
+    if isinstance(reason, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(reason, (TimeoutError, socket.timeout)):
+        return f"no answer within {timeout_seconds:g} s"
+    if isinstance(reason, socket.gaierror):
+        return "unknown host"
+    return str(reason).splitlines()[0] if str(reason) else type(reason).__name__
+
+
+def init_server_store(
+    backend_store_uri: str, default_artifact_root: str = "mlflow-artifacts:/"
+) -> None:
+    """Create (or check) the MLflow schema of a SQL database once, before ``mlflow server``
+    starts several workers on it. New experiments' artifacts default to ``default_artifact_root``
+    (``mlflow-artifacts:/``: uploaded through the server to its ``--artifacts-destination``).
+
+    Raises ExohuntError with a one-line reason, password redacted, when the database cannot be
+    used (for example an out-of-date schema, with the upgrade command).
+    """
+    mlflow = _import_mlflow()
+    import sqlalchemy.exc
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    try:
+        SqlAlchemyStore(backend_store_uri, default_artifact_root)
+    except (mlflow.exceptions.MlflowException, sqlalchemy.exc.SQLAlchemyError) as exc:
+        message = getattr(exc, "message", None) or str(exc)
+        reason = _scrub(message.strip().splitlines()[0], backend_store_uri)
+        fix = "mlflow db upgrade <URI>" if "out-of-date" in message else "check the database"
+        raise ExohuntError(
+            f"cannot prepare the MLflow schema in {redact(backend_store_uri)}: {reason} ({fix})"
+        ) from exc
+
+
+def _scrub(text: str, uri: str) -> str:
+    """``text`` with the password of ``uri`` (raw and URL-decoded) replaced by ``***``."""
+    from urllib.parse import unquote, urlsplit
+
+    password = urlsplit(uri).password
+    for secret in {password, unquote(password or "")} - {None, ""}:
+        text = text.replace(secret, "***")
+    return text
+
+
 # --------------------------------------------------------------------------- trackers
 class Tracker:
     """The tracking interface. This base class records nothing (see :class:`NullTracker`)."""
@@ -171,15 +260,26 @@ def make_tracker(
     if not enabled:
         return NullTracker()
     try:
-        _import_mlflow()
-    except MissingDependencyError as exc:
-        log.warning("%s; training continues without tracking", exc)
+        found = importlib.util.find_spec("mlflow") is not None
+    except ImportError:
+        found = False
+    if not found:
+        log.warning(
+            "%s; training continues without tracking",
+            MissingDependencyError("mlflow", "experiment tracking", extra="mlflow"),
+        )
         return NullTracker()
     return MlflowTracker(resolve_tracking_uri(tracking_uri), experiment_name)
 
 
 class MlflowTracker(Tracker):
-    """Records runs, params, metrics, datasets, artifacts and models to an MLflow store."""
+    """Records runs, params, metrics, datasets, artifacts and models to an MLflow store.
+
+    MLflow's own calls cost seconds (importing mlflow, opening the store, logging models), so
+    they run in order in one background thread while training goes on. Each method queues its
+    call and returns; a run's block ends only when everything it queued has been written, and
+    the first tracking error is raised there. Methods that return a value wait for it.
+    """
 
     enabled = True
 
@@ -187,33 +287,164 @@ class MlflowTracker(Tracker):
         self.uri = uri
         self.store = redact(uri)
         self.experiment_name = experiment_name
-        self.experiment_id = prepare_store(uri, experiment_name)
-        self._mlflow = _import_mlflow()
-        self._mlflow.set_tracking_uri(uri)
+        _check_server(uri)
+        self._queue: queue.Queue = queue.Queue()
+        self._pending: list[Future] = []
+        self._run_ids: list[Future] = []
+        threading.Thread(target=self._work, name="exohunt-tracking", daemon=True).start()
+        self._backend: Future = self._submit(_MlflowBackend, uri, experiment_name, raw=True)
 
+    # -- the worker
+    def _work(self) -> None:
+        while True:
+            future, fn, args, kwargs = self._queue.get()
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(fn(*args, **kwargs))
+            except BaseException as exc:  # handed to the caller through the future
+                future.set_exception(exc)
+
+    def _submit(self, fn, *args, raw: bool = False, **kwargs) -> Future:
+        """Queue ``fn`` (a backend method name unless ``raw``) and return its future."""
+        future: Future = Future()
+        if raw:
+            call = fn
+        else:
+
+            def call(*a, **k):
+                return getattr(self._backend.result(), fn)(*a, **k)
+
+        self._queue.put((future, call, args, kwargs))
+        self._pending.append(future)
+        return future
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Wait until everything queued is written; raise the first tracking error."""
+        pending, self._pending = self._pending, []
+        errors = []
+        for future in pending:
+            try:
+                future.result(timeout=timeout)
+            except Exception as exc:
+                errors.append(exc)
+        if errors:
+            exc = errors[0]
+            if isinstance(exc, ExohuntError):
+                raise exc
+            raise ExohuntError(
+                f"tracking to {self.store} failed: {' '.join(str(exc).split())[:300]} "
+                "(the local outputs were written; check the store, or use --no-mlflow)"
+            ) from exc
+
+    @property
+    def experiment_id(self) -> str:
+        return self._backend.result().experiment_id
+
+    # -- the interface
     @contextlib.contextmanager
     def run(self, name: str, nested: bool = False, tags: dict | None = None) -> Iterator[None]:
-        mlflow = self._mlflow
-        nested = nested or mlflow.active_run() is not None
-        active = mlflow.start_run(
-            run_name=name, experiment_id=self.experiment_id, nested=nested, tags=tags
-        )
+        self._run_ids.append(self._submit("start_run", name, nested, tags))
         try:
             yield
-        except KeyboardInterrupt:
-            mlflow.set_tag("exohunt.error", "interrupted (Ctrl-C)")
-            mlflow.end_run(status="KILLED")
+        except KeyboardInterrupt as exc:
+            self._submit("end_run", "KILLED", exc)
+            self._finish(quiet=True)
             raise
         except BaseException as exc:
-            mlflow.set_tags(
-                {"exohunt.error": str(exc)[:5000], "exohunt.error_type": type(exc).__name__}
-            )
-            mlflow.end_run(status="FAILED")
+            self._submit("end_run", "FAILED", exc)
+            self._finish(quiet=True)
             raise
         else:
-            mlflow.end_run(status="FINISHED")
-        finally:
-            del active
+            self._submit("end_run", "FINISHED")
+            self._finish()
+
+    def _finish(self, quiet: bool = False) -> None:
+        self._run_ids.pop()
+        try:
+            self.flush(timeout=120 if quiet else None)
+        except Exception as exc:
+            if not quiet:
+                raise
+            log.warning("could not record the run's end: %s", exc)
+
+    def run_id(self) -> str | None:
+        return self._run_ids[-1].result() if self._run_ids else None
+
+    def log_params(self, params: dict) -> None:
+        self._submit("log_params", dict(params))
+
+    def log_metrics(self, metrics: dict, step: int | None = None, prefix: str = "") -> None:
+        self._submit("log_metrics", dict(metrics), step, prefix)
+
+    def log_history(self, history: dict[str, list[float]]) -> None:
+        self._submit("log_history", {k: list(v) for k, v in history.items()})
+
+    def set_tags(self, tags: dict) -> None:
+        self._submit("set_tags", dict(tags))
+
+    def tag_run(self, run_id: str, tags: dict) -> None:
+        self._submit("tag_run", run_id, dict(tags))
+
+    def log_artifacts(self, paths: list[Path], artifact_path: str | None = None) -> None:
+        self._submit("log_artifacts", list(paths), artifact_path)
+
+    def log_dataset(self, dataset, frame, context: str = "training") -> None:
+        self._submit("log_dataset", dataset, frame, context)
+
+    def log_model(self, fitted, frame, model_name: str, metadata: dict) -> Future:
+        """Queue logging of the model; the returned future gives ``{"native", "servable"}`` URIs."""
+        return self._submit("log_model", fitted, frame, model_name, dict(metadata))
+
+    def register(self, model_uri: str, name: str, alias: str = "champion") -> str:
+        """Register ``model_uri`` as a new version of ``name``, point ``alias`` at it, and return
+        the version."""
+        return self._submit("register", model_uri, name, alias).result()
+
+
+def _check_server(uri: str) -> None:
+    """Fail fast, in one line, when a tracking server does not answer."""
+    if not uri.startswith(("http://", "https://")):
+        return
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=5):
+            return
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise ExohuntError(
+            f"cannot use the tracking store {redact(uri)}: the server does not answer ({reason}) "
+            "(start it with 'exohunt server', check --tracking-uri, or use --no-mlflow)"
+        ) from exc
+
+
+class _MlflowBackend:
+    """The MLflow calls behind :class:`MlflowTracker`, made in its worker thread only (MLflow's
+    active-run stack is per thread)."""
+
+    def __init__(self, uri: str, experiment_name: str):
+        self._mlflow = _import_mlflow()
+        self.experiment_id = prepare_store(uri, experiment_name)
+        self._mlflow.set_tracking_uri(uri)
+
+    def start_run(self, name: str, nested: bool, tags: dict | None) -> str:
+        mlflow = self._mlflow
+        nested = nested or mlflow.active_run() is not None
+        run = mlflow.start_run(
+            run_name=name, experiment_id=self.experiment_id, nested=nested, tags=tags
+        )
+        return run.info.run_id
+
+    def end_run(self, status: str, error: BaseException | None = None) -> None:
+        if isinstance(error, KeyboardInterrupt):
+            self._mlflow.set_tag("exohunt.error", "interrupted (Ctrl-C)")
+        elif error is not None:
+            self._mlflow.set_tags(
+                {"exohunt.error": str(error)[:5000], "exohunt.error_type": type(error).__name__}
+            )
+        self._mlflow.end_run(status=status)
 
     def run_id(self) -> str | None:
         run = self._mlflow.active_run()
@@ -293,7 +524,11 @@ class MlflowTracker(Tracker):
         """Register ``model_uri`` as a new version of ``name`` and point ``alias`` at it."""
         client = self._mlflow.tracking.MlflowClient()
         if not client.search_registered_models(filter_string=f"name = '{name}'"):
-            client.create_registered_model(name)
+            try:
+                client.create_registered_model(name)
+            except self._mlflow.exceptions.MlflowException as exc:
+                if exc.error_code != "RESOURCE_ALREADY_EXISTS":  # another worker made it first
+                    raise
         info = self._mlflow.models.get_model_info(model_uri)
         version = client.create_model_version(
             name, source=model_uri, run_id=info.run_id, model_id=info.model_id
@@ -499,6 +734,7 @@ def load_logged_model(uri: str, tracking_uri: str | None = None):
     """
     mlflow = _import_mlflow()
     store = resolve_tracking_uri(tracking_uri)
+    check_tracking_server(store)
     with _store_lock(store):  # a first use of a fresh SQLite file creates its schema
         mlflow.set_tracking_uri(store)
         mlflow.tracking.MlflowClient().search_experiments(max_results=1)

@@ -299,6 +299,12 @@ def train(
         if cv is not None:
             all_metrics["cv"] = cv
         save_model(fitted, all_metrics, metadata, output_dir)
+        tracker.log_params(_common_params(metadata) | metadata["model_params"])
+        tracker.log_history(fitted.history)
+        tracker.log_metrics(_scalars(metrics))
+        tracker.log_metrics(_scalars(fitted.val_metrics), prefix="val_")
+        # queued first: the tracker writes the model while the plots are drawn
+        model_uris = tracker.log_model(fitted, test_rows.to_frame(), config.model, metadata)
         plots = save_plots(
             y[test_idx],
             test_proba,
@@ -308,18 +314,14 @@ def train(
             importances=feature_importances(fitted),
             title=config.model,
         )
-
-        tracker.log_params(_common_params(metadata) | metadata["model_params"])
-        tracker.log_history(fitted.history)
-        tracker.log_metrics(_scalars(metrics))
-        tracker.log_metrics(_scalars(fitted.val_metrics), prefix="val_")
         tracker.log_artifacts(
             plots + [output_dir / "metrics.json", output_dir / "model_metadata.json"]
         )
-        model_uris = tracker.log_model(fitted, test_rows.to_frame(), config.model, metadata)
         tracker.log_metrics({"duration_seconds": time.perf_counter() - started})
         run_id = tracker.run_id()
 
+    if hasattr(model_uris, "result"):  # written by now: the run's block waits for its logging
+        model_uris = model_uris.result()
     return TrainResult(
         fitted=fitted,
         metrics=all_metrics,
