@@ -109,9 +109,16 @@ def prepare_store(uri: str, experiment_name: str) -> str:
             experiment = client.get_experiment_by_name(experiment_name)
             if experiment is not None:
                 return experiment.experiment_id
-            return client.create_experiment(
-                experiment_name, artifact_location=artifact_root_for(uri)
-            )
+            try:
+                return client.create_experiment(
+                    experiment_name, artifact_location=artifact_root_for(uri)
+                )
+            except mlflow.exceptions.MlflowException:
+                # a process sharing the server or database may have created it just now
+                experiment = client.get_experiment_by_name(experiment_name)
+                if experiment is None:
+                    raise
+                return experiment.experiment_id
         except mlflow.exceptions.MlflowException as exc:
             raise ExohuntError(
                 f"cannot use the tracking store {redact(uri)}: {str(exc).splitlines()[0]} "
@@ -621,6 +628,7 @@ def _log_native(mlflow, fitted, frame, model_name: str) -> str:
             input_example=X,
             signature=infer_signature(X, output),
             pip_requirements=_requirements("torch"),
+            validate_serving_input=False,  # the servable model below is the one validated
         )
     elif hasattr(estimator, "model_") and model_name == "xgboost":
         booster = estimator.model_
@@ -630,6 +638,7 @@ def _log_native(mlflow, fitted, frame, model_name: str) -> str:
             input_example=X,
             signature=infer_signature(X, booster.predict_proba(X)),
             pip_requirements=_requirements("xgboost"),
+            validate_serving_input=False,
         )
     else:
         # cloudpickle, not skops: skops takes ~6 s to import and rejects tree models unless every
@@ -641,6 +650,7 @@ def _log_native(mlflow, fitted, frame, model_name: str) -> str:
             signature=infer_signature(X, estimator.predict_proba(X)),
             pip_requirements=_requirements("cloudpickle"),
             serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE,
+            validate_serving_input=False,
         )
     return info.model_uri
 
