@@ -101,6 +101,23 @@ def build_parser() -> argparse.ArgumentParser:
     _add_tracking_options(p)
     p.set_defaults(func=cmd_experiments, test_size=0.3)
 
+    p = sub.add_parser("simulate", help="write a labelled, Kepler-like simulated dataset")
+    p.add_argument("--n", type=int, default=2000, help="number of light curves")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="sim.csv", help="data file to write (truth goes beside it)")
+    p.add_argument("--format", default="flux-csv", choices=["flux-csv", "kaggle"])
+    p.add_argument("--planet-fraction", type=float, default=0.5)
+    p.add_argument("--eb-fraction", type=float, default=0.15, help="eclipsing binaries (negatives)")
+    p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("features", help="light-curve features of a dataset, in chunks")
+    p.add_argument("data", help="data with light curves, or a Parquet file with a flux column")
+    p.add_argument("--output", default="features.csv", help="CSV or .parquet to write")
+    p.add_argument("--scheduler", help="Dask scheduler tcp://HOST:PORT (default: local cores)")
+    p.add_argument("--chunk-size", type=int, default=1000, help="light curves per chunk")
+    _add_data_options(p)
+    p.set_defaults(func=cmd_features)
+
     p = sub.add_parser("ui", help="serve the MLflow UI on the tracking store")
     p.add_argument("--port", type=int, default=5000)
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
@@ -294,6 +311,75 @@ def cmd_experiments(args) -> int:
     print(f"saved: {result.output_dir}")
     if tracker.enabled:
         print("open the MLflow UI with: exohunt ui   (then http://127.0.0.1:5000)")
+    return 0
+
+
+def cmd_simulate(args) -> int:
+    from exohunt.simulate import simulate, write_simulation
+
+    rows, truth = simulate(
+        n=args.n,
+        seed=args.seed,
+        planet_fraction=args.planet_fraction,
+        eb_fraction=args.eb_fraction,
+        progress=_ProgressBars(not args.quiet),
+    )
+    data_path, truth_path = write_simulation(rows, truth, args.out, format=args.format)
+    labels = truth["kind"].value_counts()
+    print(
+        f"simulated {len(rows):,} light curves: {labels.get('planet', 0):,} planets, "
+        f"{labels.get('eb', 0):,} eclipsing binaries, {labels.get('none', 0):,} without a signal"
+    )
+    print(f"wrote {Path(data_path).resolve()} [{args.format}] and {Path(truth_path).resolve()}")
+    return 0
+
+
+def cmd_features(args) -> int:
+    import pandas as pd
+
+    from exohunt.distributed import read_parquet_chunks, transform_chunks
+    from exohunt.errors import DataError
+    from exohunt.features import TransitFeatures
+
+    if args.chunk_size < 1:
+        raise ExohuntError(f"--chunk-size {args.chunk_size} must be at least 1")
+    step = TransitFeatures()
+    if str(args.data).endswith(".parquet"):
+        chunks, total, ids = read_parquet_chunks(args.data, args.chunk_size), 0, None
+    else:
+        from exohunt.train import load_data
+
+        dataset = load_data(_data_config(args, args.data))
+        if not dataset.has_lightcurves:
+            raise DataError(
+                f"{dataset.source} [{dataset.format}] has no light curves to compute features "
+                "from (give FITS, JSONL, a flux CSV, a Kaggle file or a Parquet flux column)"
+            )
+        frame = dataset.to_frame()
+        ids = pd.DataFrame({"star_id": dataset.groups})
+        total = len(frame)
+        chunks = (
+            frame.iloc[i : i + args.chunk_size].reset_index(drop=True)
+            for i in range(0, total, args.chunk_size)
+        )
+    step.fit(pd.DataFrame({"flux": [], "time": []}))
+    names = list(step.get_feature_names_out())
+    bars = _ProgressBars(not args.quiet)
+    parts = []
+    try:
+        for part in transform_chunks(step, chunks, args.scheduler, progress=bars, total=total):
+            parts.append(pd.DataFrame(part, columns=names))
+    finally:
+        bars.close()
+    table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=names)
+    if ids is not None:
+        table = pd.concat([ids, table], axis=1)
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    table.to_parquet(out) if out.suffix == ".parquet" else table.to_csv(out, index=False)
+    where = args.scheduler or "local cores"
+    print(f"computed {len(names)} features for {len(table):,} light curves on {where}")
+    print(f"wrote {out.resolve()}")
     return 0
 
 
