@@ -141,7 +141,7 @@ def simulate(
     rows["time"] = pd.Series([time] * n, dtype=object)
     rows["flux"] = pd.Series(list(flux), dtype=object)
     truth = pd.concat([pd.DataFrame(records), stars], axis=1).assign(star_id=star_ids, label=labels)
-    log.info("simulated %d light curves: %d planets, %d eclipsing binaries", n, n_planet, n_eb)
+    log.debug("simulated %d light curves: %d planets, %d eclipsing binaries", n, n_planet, n_eb)
     return rows, truth.reindex(columns=list(TRUTH_COLUMNS))
 
 
@@ -170,7 +170,7 @@ def write_simulation(
         writer(rows, handle)
     truth_file = truth_path(path)
     truth.to_csv(truth_file, index=False, float_format="%.7g")
-    log.info("wrote %d simulated rows to %s and their truth to %s", len(rows), path, truth_file)
+    log.debug("wrote %d simulated rows to %s and their truth to %s", len(rows), path, truth_file)
     return path, truth_file
 
 
