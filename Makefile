@@ -30,7 +30,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests bench
 
 test: lint
-	$(BIN)/pytest -n 2 --durations=15
+	$(BIN)/pytest -n 2 --dist loadfile --durations=20
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py $(BENCH)

@@ -363,5 +363,5 @@ def test_cli_train_prints_the_store_and_the_run(store, koi_subset, tmp_path):
 def test_mlflow_tracker_on_an_unreachable_server_fails_clearly():
     from exohunt.errors import ExohuntError
 
-    with pytest.raises(ExohuntError, match="cannot use the tracking store"):
+    with pytest.raises(ExohuntError, match="cannot reach the tracking server"):
         MlflowTracker("http://127.0.0.1:9", "x")

@@ -118,6 +118,37 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_options(p)
     p.set_defaults(func=cmd_features)
 
+    p = sub.add_parser("sweep", help="search hyperparameters with Optuna; register the best")
+    p.add_argument("--model", default="xgboost", help="random_forest, xgboost, nn or cnn")
+    p.add_argument("--trials", type=int, default=20, help="trials this worker runs")
+    p.add_argument(
+        "--storage",
+        help="Optuna database shared by workers, e.g. postgresql+psycopg2://user@host/optuna "
+        "(default: in memory, this command only)",
+    )
+    p.add_argument("--study-name", help="default: exohunt-<experiment>-<model>")
+    p.add_argument("--timeout", type=float, help="seconds after which no new trial starts")
+    p.add_argument("--dataset", help="data file or folder (default: bundled Kepler KOI)")
+    p.add_argument(
+        "--output", help="the best model's directory (default: models/sweep_<model>_<time>)"
+    )
+    p.add_argument(
+        "--no-retrain",
+        dest="retrain",
+        action="store_false",
+        help="only search: do not retrain and register the study's best at the end",
+    )
+    _add_data_options(p)
+    _add_train_options(p)
+    _add_tracking_options(p)
+    p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("server", help="a team MLflow tracking server on PostgreSQL")
+    from exohunt.server import add_arguments as add_server_arguments
+
+    add_server_arguments(p)
+    p.set_defaults(func=cmd_server)
+
     p = sub.add_parser("ui", help="serve the MLflow UI on the tracking store")
     p.add_argument("--port", type=int, default=5000)
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
@@ -381,6 +412,61 @@ def cmd_features(args) -> int:
     print(f"computed {len(names)} features for {len(table):,} light curves on {where}")
     print(f"wrote {out.resolve()}")
     return 0
+
+
+def cmd_sweep(args) -> int:
+    from exohunt.sweep import run_sweep
+
+    config = _train_config(args, args.dataset)
+    tracker = _tracker(args)
+    if args.dataset is None:
+        print("data: the bundled Kepler KOI cumulative table (NASA Exoplanet Archive)")
+    bars = _ProgressBars(not args.quiet)
+    try:
+        result = run_sweep(
+            config,
+            args.trials,
+            storage=args.storage,
+            study_name=args.study_name,
+            timeout_seconds=args.timeout,
+            experiment_name=args.experiment_name,
+            tracker=tracker,
+            progress=bars,
+            retrain_best=args.retrain,
+        )
+    finally:
+        bars.close()
+    t = result.trials
+    print(
+        f"study '{result.study_name}' ({result.storage}): this worker ran {sum(t.values())} "
+        f"trials: {t['complete']} complete, {t['pruned']} pruned, {t['fail']} failed"
+    )
+    print(
+        f"best so far: trial {result.best_trial}, validation average precision "
+        f"{result.best_value:.4f}"
+    )
+    for name, value in result.best_params.items():
+        print(f"  {name} = {value}")
+    if result.final is not None:
+        print("the best settings retrained on the training stars and tested once:")
+        _report_train(result.final)
+    if result.registered:
+        print(f"registered: {result.registered}")
+    return 0
+
+
+def cmd_server(args) -> int:
+    from exohunt.server import serve
+
+    return serve(
+        args.backend_store_uri,
+        args.artifacts_destination,
+        args.host,
+        args.port,
+        args.workers,
+        print,
+        args.allowed_hosts,
+    )
 
 
 def cmd_ui(args) -> int:

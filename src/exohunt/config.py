@@ -37,6 +37,8 @@ class TrainConfig:
     batch_size: int = 64
     learning_rate: float = 1e-3
     n_jobs: int = -1
+    # estimator hyperparameters over the registry's defaults, e.g. {"max_depth": 4} (exohunt sweep)
+    model_params: dict = field(default_factory=dict)
 
     def validate(self) -> TrainConfig:
         """Check ranges; raises ConfigError naming the option."""
@@ -54,9 +56,17 @@ class TrainConfig:
                 raise ConfigError(f"--{name.replace('_', '-')} must be a positive whole number")
         if not self.learning_rate > 0:
             raise ConfigError(f"--learning-rate {self.learning_rate} must be positive")
-        from exohunt.models import get_model
+        from exohunt.models import get_model, make_estimator
 
         self.model = get_model(self.model).name
+        if self.model_params:
+            known = make_estimator(self.model).get_params()
+            unknown = sorted(set(self.model_params) - set(known))
+            if unknown:
+                raise ConfigError(
+                    f"{self.model} has no parameter {', '.join(unknown)}; "
+                    f"its parameters are: {', '.join(sorted(known))}"
+                )
         return self
 
     def to_dict(self) -> dict:

@@ -294,7 +294,7 @@ class MlflowTracker(Tracker):
         self.uri = uri
         self.store = redact(uri)
         self.experiment_name = experiment_name
-        _check_server(uri)
+        check_tracking_server(uri)
         self._queue: queue.Queue = queue.Queue()
         self._pending: list[Future] = []
         self._run_ids: list[Future] = []
@@ -407,24 +407,6 @@ class MlflowTracker(Tracker):
         """Register ``model_uri`` as a new version of ``name``, point ``alias`` at it, and return
         the version."""
         return self._submit("register", model_uri, name, alias).result()
-
-
-def _check_server(uri: str) -> None:
-    """Fail fast, in one line, when a tracking server does not answer."""
-    if not uri.startswith(("http://", "https://")):
-        return
-    import urllib.error
-    import urllib.request
-
-    try:
-        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=5):
-            return
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise ExohuntError(
-            f"cannot use the tracking store {redact(uri)}: the server does not answer ({reason}) "
-            "(start it with 'exohunt server', check --tracking-uri, or use --no-mlflow)"
-        ) from exc
 
 
 class _MlflowBackend:
@@ -628,7 +610,6 @@ def _log_native(mlflow, fitted, frame, model_name: str) -> str:
             input_example=X,
             signature=infer_signature(X, output),
             pip_requirements=_requirements("torch"),
-            validate_serving_input=False,  # the servable model below is the one validated
         )
     elif hasattr(estimator, "model_") and model_name == "xgboost":
         booster = estimator.model_
@@ -638,7 +619,6 @@ def _log_native(mlflow, fitted, frame, model_name: str) -> str:
             input_example=X,
             signature=infer_signature(X, booster.predict_proba(X)),
             pip_requirements=_requirements("xgboost"),
-            validate_serving_input=False,
         )
     else:
         # cloudpickle, not skops: skops takes ~6 s to import and rejects tree models unless every
@@ -650,7 +630,6 @@ def _log_native(mlflow, fitted, frame, model_name: str) -> str:
             signature=infer_signature(X, estimator.predict_proba(X)),
             pip_requirements=_requirements("cloudpickle"),
             serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE,
-            validate_serving_input=False,
         )
     return info.model_uri
 

@@ -140,6 +140,8 @@ def build_pipeline(frame, dataset: Dataset, config: TrainConfig):
         batch_size=config.batch_size,
         learning_rate=config.learning_rate,
     )
+    if config.model_params:
+        estimator.set_params(**config.model_params)
     return Pipeline(
         [
             ("features", make_features(frame, exclude=exclude, flux_features=config.flux_features)),
@@ -154,12 +156,18 @@ def build_pipeline(frame, dataset: Dataset, config: TrainConfig):
 
 
 def fit_model(
-    dataset: Dataset, config: TrainConfig, progress: Progress | None = None
+    dataset: Dataset,
+    config: TrainConfig,
+    progress: Progress | None = None,
+    on_epoch: Callable[[int, dict], None] | None = None,
 ) -> FittedModel:
     """Fit the configured model on ``dataset`` (training rows only).
 
     A validation split of ``config.val_size`` of the stars is held out: it drives early stopping
     and picks the threshold that maximises F1. The returned model applies that threshold.
+    ``on_epoch(step, logs)`` is called after each epoch or boosting round of models that use the
+    validation split, with that step's losses (``{"train_loss": ..., "val_loss": ...}``); an
+    exception it raises (``optuna.TrialPruned``) stops the fit and propagates.
     """
     from sklearn.frozen import FrozenEstimator
     from sklearn.model_selection import FixedThresholdClassifier
@@ -180,13 +188,18 @@ def fit_model(
     fit_kwargs = {}
     if spec.uses_validation:
         fit_kwargs["eval_set"] = (features.transform(val_frame), y_val)
-        if progress is not None:
-            total = getattr(pipeline[-1], "epochs", None) or pipeline[-1].get_params().get(
-                "n_estimators", 0
-            )
-            fit_kwargs["progress"] = lambda step, logs: progress(
-                f"fitting {spec.name}", step + 1, total
-            )
+        total = getattr(pipeline[-1], "epochs", None) or pipeline[-1].get_params().get(
+            "n_estimators", 0
+        )
+
+        def each_step(step: int, logs: dict) -> None:
+            if on_epoch is not None:
+                on_epoch(step, logs)
+            if progress is not None:
+                progress(f"fitting {spec.name}", step + 1, total)
+
+        if progress is not None or on_epoch is not None:
+            fit_kwargs["progress"] = each_step
     log.info("fitting %s on %d rows, %d features", spec.name, *X_fit.shape)
     pipeline[-1].fit(X_fit, y_fit, **fit_kwargs)
 
