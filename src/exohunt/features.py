@@ -16,8 +16,15 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from exohunt.bls import DEFAULT_DURATIONS_HOURS, DEFAULT_MIN_PERIOD, DEFAULT_N_PERIODS
 from exohunt.dataset import ARRAY_COLUMNS
 from exohunt.errors import ModelError
+from exohunt.lightcurve import (
+    FLUX_STATISTICS,
+    TRANSIT_FEATURES,
+    flux_statistics,
+    transit_feature_rows,
+)
 
 log = logging.getLogger(__name__)
 
@@ -162,62 +169,6 @@ def _numeric(series: pd.Series, force: bool = False) -> np.ndarray | None:
     return converted.to_numpy(dtype=float, na_value=np.nan)
 
 
-#: The original design's ten light-curve statistics, in order.
-FLUX_STATISTICS = (
-    "flux_mean",
-    "flux_std",
-    "flux_median",
-    "flux_min",
-    "flux_max",
-    "flux_range",
-    "flux_skew",
-    "flux_kurtosis",
-    "flux_dominant_frequency",
-    "flux_dominant_power",
-)
-
-
-def flux_statistics(flux: np.ndarray) -> np.ndarray:
-    """The ten global statistics of one light curve.
-
-    Flux is first divided by its median and 1 subtracted, so values are relative (parts of one)
-    and comparable between stars. ``flux_dominant_frequency`` is in cycles per cadence and
-    ``flux_dominant_power`` is the normalised periodogram power at it. Returns NaNs for a curve
-    with fewer than 3 finite points.
-    """
-    from scipy import stats
-
-    values = np.asarray(flux, dtype=float)
-    values = values[np.isfinite(values)]
-    out = np.full(len(FLUX_STATISTICS), np.nan)
-    if values.size < 3:
-        return out
-    median = np.median(values)
-    rel = values / median - 1.0 if median != 0 else values - median
-    centred = rel - rel.mean()
-    spectrum = np.abs(np.fft.rfft(centred)) ** 2
-    freqs = np.fft.rfftfreq(centred.size)
-    if spectrum.size > 1 and spectrum[1:].sum() > 0:
-        peak = 1 + int(np.argmax(spectrum[1:]))
-        dominant, power = freqs[peak], spectrum[peak] / spectrum[1:].sum()
-    else:
-        dominant, power = np.nan, np.nan
-    constant = np.ptp(rel) == 0
-    out[:] = (
-        rel.mean(),
-        rel.std(),
-        np.median(rel),
-        rel.min(),
-        rel.max(),
-        np.ptp(rel),
-        0.0 if constant else stats.skew(rel),
-        0.0 if constant else stats.kurtosis(rel),
-        dominant,
-        power,
-    )
-    return out
-
-
 class FluxStatistics(TransformerMixin, BaseEstimator):
     """The original design's ten statistics of the ``flux`` column (see :func:`flux_statistics`)."""
 
@@ -235,6 +186,185 @@ class FluxStatistics(TransformerMixin, BaseEstimator):
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         return np.asarray(FLUX_STATISTICS, dtype=object)
+
+
+#: Why a light curve's transit features are NaN or partial, as counted in the one warning.
+_PROBLEMS = {
+    "short": "fewer than {min_points} usable cadences (NaN)",
+    "constant": "constant flux (NaN)",
+    "baseline": "a baseline under 3 x {min_period:g} d (NaN)",
+    "time": "time and flux of different lengths (NaN)",
+    "centred": "flux centred on zero, without a positive level (relative depths NaN)",
+    "epoch": "a catalogue epoch over 10,000 d from their times (searched instead)",
+}
+
+
+class TransitFeatures(TransformerMixin, BaseEstimator):
+    """Transit-search features of the ``flux`` column: a BLS search, or a fold on the catalogue's
+    period, plus the ten :data:`FLUX_STATISTICS` of the raw flux.
+
+    Per light curve (:func:`exohunt.lightcurve.transit_features`): drop NaN cadences, sort and
+    de-duplicate (:func:`exohunt.lightcurve.clean`); divide by the median; divide by a sliding
+    biweight trend; drop upward 3-sigma outliers; then either fold on the row's catalogue
+    ``orbital_period`` (days), ``transit_epoch`` and ``transit_duration`` (hours), when all three
+    are finite and the frame has ``time``, or run :func:`exohunt.bls.bls_search` over periods
+    from ``min_period`` to a third of the baseline. Time comes from the ``time`` column (days,
+    BKJD/BTJD); without it, cadences are assumed evenly spaced at Kepler long cadence (29.4 min).
+    Feature names and units are in :data:`exohunt.lightcurve.TRANSIT_FEATURES`; ``bls_epoch`` is
+    an absolute time, like the catalogue's ``transit_epoch``.
+
+    Light curves that cannot be searched (fewer than ``min_points`` usable cadences, constant
+    flux, a baseline under ``3 x min_period``) give NaN transit features; flux centred on zero
+    (median not above twice its scatter, as in the Kaggle table) gives NaN relative depths. One
+    warning per call counts them. Rows run in parallel over ``n_jobs`` processes (joblib loky; -1:
+    all cores), ~25-35 light curves of 3,197 cadences per second per core; :meth:`set_progress`
+    reports progress. The transform is deterministic and the object pickles (for the saved
+    Pipeline) without the progress callback.
+
+    Parameters
+    ----------
+    n_jobs : int
+        Worker processes; -1 for one per core, 1 to run in this process.
+    min_period : float
+        Shortest trial period, days.
+    n_periods : int
+        Trial periods, uniform in frequency**(1/3) (see :func:`exohunt.bls.period_grid`).
+    durations_hours : tuple of float
+        Trial transit durations, hours (shorter than ``min_period``).
+    window_days : float or None
+        Biweight window, days; None: 3 x the longest trial duration (1 d by default), or 3 x the
+        catalogue duration when longer.
+    min_points : int
+        Fewest usable cadences for a search.
+    use_catalogue : bool
+        Fold on catalogue period, epoch and duration where a row has them.
+    """
+
+    input_columns = ("flux", "time")
+
+    def __init__(
+        self,
+        n_jobs: int = -1,
+        min_period: float = DEFAULT_MIN_PERIOD,
+        n_periods: int = DEFAULT_N_PERIODS,
+        durations_hours: tuple[float, ...] = DEFAULT_DURATIONS_HOURS,
+        window_days: float | None = None,
+        min_points: int = 100,
+        use_catalogue: bool = True,
+    ):
+        self.n_jobs = n_jobs
+        self.min_period = min_period
+        self.n_periods = n_periods
+        self.durations_hours = durations_hours
+        self.window_days = window_days
+        self.min_points = min_points
+        self.use_catalogue = use_catalogue
+
+    def set_progress(self, progress) -> TransitFeatures:
+        """Report ``progress("transit features", done, total)`` while transforming (rows done).
+
+        Not a parameter: it is not cloned, compared or pickled with the model.
+        """
+        self._progress = progress
+        return self
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_progress", None)
+        return state
+
+    def fit(self, X: pd.DataFrame, y=None):
+        _require_columns(X, ["flux"])
+        durations = np.asarray(self.durations_hours, dtype=float)
+        if (
+            durations.size == 0
+            or not (durations > 0).all()
+            or durations.max() / 24 >= self.min_period
+        ):
+            raise ModelError(
+                f"durations_hours {tuple(self.durations_hours)} must be positive and shorter "
+                f"than min_period {self.min_period:g} d (drop long durations)"
+            )
+        self.n_features_in_ = len(X.columns)
+        return self
+
+    def transform(self, X: pd.DataFrame) -> np.ndarray:
+        check_is_fitted(self, "n_features_in_")
+        _require_columns(X, ["flux"])
+        n = len(X)
+        if n == 0:
+            return np.empty((0, len(TRANSIT_FEATURES) + len(FLUX_STATISTICS)))
+        rows = list(zip(X["flux"], self._column(X, "time"), *self._catalogue(X), strict=True))
+        settings = self._settings()
+        progress = getattr(self, "_progress", None)
+        n_workers = _n_workers(self.n_jobs, n)
+        chunk = max(1, min(32, n // (4 * n_workers) or 1))
+        chunks = [rows[i : i + chunk] for i in range(0, n, chunk)]
+        if n_workers == 1:
+            results = (transit_feature_rows(part, settings) for part in chunks)
+        else:
+            from joblib import Parallel, delayed
+
+            parallel = Parallel(n_jobs=n_workers, backend="loky", return_as="generator")
+            results = parallel(delayed(transit_feature_rows)(part, settings) for part in chunks)
+        out, problems, done = [], {}, 0
+        for part in results:
+            for features, problem in part:
+                out.append(features)
+                if problem:
+                    problems[problem] = problems.get(problem, 0) + 1
+            done += len(part)
+            if progress is not None:
+                progress("transit features", done, n)
+        if problems:
+            reasons = ", ".join(
+                f"{count} with {_PROBLEMS[key].format(**settings)}"
+                for key, count in sorted(problems.items(), key=lambda kv: -kv[1])
+            )
+            log.warning(
+                "transit features of %d of %d light curves are NaN or partial: %s",
+                sum(problems.values()),
+                n,
+                reasons,
+            )
+        return np.vstack(out)
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        return np.asarray(TRANSIT_FEATURES + FLUX_STATISTICS, dtype=object)
+
+    def _settings(self) -> dict:
+        durations = tuple(float(d) for d in self.durations_hours)
+        return {
+            "min_period": float(self.min_period),
+            "n_periods": int(self.n_periods),
+            "durations_hours": durations,
+            "window_days": (
+                3.0 * max(durations) / 24.0 if self.window_days is None else self.window_days
+            ),
+            "min_points": int(self.min_points),
+        }
+
+    @staticmethod
+    def _column(X: pd.DataFrame, name: str) -> list:
+        return list(X[name]) if name in X.columns else [None] * len(X)
+
+    def _catalogue(self, X: pd.DataFrame) -> list:
+        columns = ("orbital_period", "transit_epoch", "transit_duration")
+        if not self.use_catalogue or "time" not in X.columns:
+            return [np.full(len(X), np.nan)] * 3
+        return [
+            _numeric(X[c], force=True) if c in X.columns else np.full(len(X), np.nan)
+            for c in columns
+        ]
+
+
+def _n_workers(n_jobs: int, n_rows: int) -> int:
+    """Processes to use: ``n_jobs`` (-1: every core), never more than the work justifies."""
+    import os
+
+    cores = os.cpu_count() or 1
+    workers = cores if n_jobs is None or n_jobs < 0 else max(1, int(n_jobs))
+    return max(1, min(workers, cores, n_rows // 4))
 
 
 class ViewFeatures(TransformerMixin, BaseEstimator):
@@ -279,7 +409,8 @@ def _require_columns(X: pd.DataFrame, columns: list[str]) -> None:
 
 def make_features(frame: pd.DataFrame, exclude: tuple[str, ...] = (), flux_features: bool = True):
     """The feature step for a training frame: catalogue columns, plus light-curve and view
-    features when the frame has them.
+    features when the frame has them (:class:`TransitFeatures` for a ``flux`` column, unless
+    ``flux_features`` is off).
 
     Returns an unfitted :class:`~sklearn.pipeline.FeatureUnion`.
     """
@@ -287,7 +418,7 @@ def make_features(frame: pd.DataFrame, exclude: tuple[str, ...] = (), flux_featu
 
     parts = [("catalogue", CatalogueFeatures(exclude=tuple(exclude)))]
     if flux_features and "flux" in frame.columns:
-        parts.append(("flux", FluxStatistics()))
+        parts.append(("flux", TransitFeatures()))
     if "global_view" in frame.columns and "local_view" in frame.columns:
         parts.append(("views", ViewFeatures()))
     return FeatureUnion(parts, verbose_feature_names_out=False)

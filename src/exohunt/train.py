@@ -183,6 +183,10 @@ def fit_model(
     pipeline = build_pipeline(fit_frame, dataset, config)
     spec = get_model(config.model)
     log.info("computing features for %d training rows", len(fit_frame))
+    if progress is not None:
+        for _, step in pipeline.named_steps["features"].transformer_list:
+            if hasattr(step, "set_progress"):
+                step.set_progress(progress)
     features = pipeline[:-1]
     X_fit = features.fit_transform(fit_frame, y_fit)
     fit_kwargs = {}

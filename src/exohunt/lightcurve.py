@@ -1,0 +1,591 @@
+"""Clean, normalise, detrend, clip, fold and bin light curves: pure functions on arrays.
+
+Units, everywhere in this module: ``time`` in days, in the mission's BJD offset (BKJD = BJD -
+2454833 for Kepler/K2, BTJD = BJD - 2457000 for TESS); ``period``, ``epoch``, ``duration`` and
+``window_days`` in days. Catalogue ``transit_duration`` is in **hours**: divide it by 24 before
+calling. ``flux`` is in any units unless a function says relative flux (flux divided by its median,
+around 1).
+
+Every function returns new arrays and never modifies its inputs, so calls chain::
+
+    time, flux = clean(time, flux)
+    flux = detrend(time, normalize(flux))
+    keep = clip_upper(flux)
+    global_, local = views(time[keep], flux[keep], period, epoch, duration)
+
+Vetting statistics of a transit signal (:func:`count_transits`, :func:`odd_even_depths`,
+:func:`secondary_eclipse`) and the features of one light curve (:func:`flux_statistics`,
+:func:`transit_features`, which chains all of the above with :mod:`exohunt.bls`) close the module:
+:class:`exohunt.features.TransitFeatures` runs them in worker processes that then import only
+NumPy.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from exohunt import bls
+from exohunt.bls import DEFAULT_DURATIONS_HOURS, DEFAULT_MIN_PERIOD, DEFAULT_N_PERIODS
+
+#: Kepler/K2 long cadence (29.4244 min) in days: the assumed spacing of light curves given without
+#: time values (e.g. the Kaggle K2 table).
+KEPLER_LONG_CADENCE_DAYS = 29.4244 / 1440.0
+
+#: Default biweight window (days): 3 x 8 h, the longest transit duration searched by
+#: :mod:`exohunt.bls` by default, so the filter follows stellar variability but not transits.
+DEFAULT_WINDOW_DAYS = 1.0
+
+#: Tukey biweight tuning constant, in units of the median absolute deviation (as in wotan).
+BIWEIGHT_C = 5.0
+
+#: AstroNet-Triage view conventions (Yu et al. 2019): bins, bin widths and the local window.
+GLOBAL_BINS, GLOBAL_BIN_WIDTH_FACTOR = 201, 1.2 / 201  # bin width = factor x period
+LOCAL_BINS, LOCAL_BIN_WIDTH_FACTOR, LOCAL_DURATIONS = 61, 0.16, 2.0  # width = factor x duration
+
+_MAD_TO_SIGMA = 1.4826
+
+
+def clean(
+    time: np.ndarray, flux: np.ndarray, quality: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Drop unusable cadences and put the rest in time order.
+
+    Removes cadences whose time or flux is NaN or infinite, and those with a nonzero ``quality``
+    flag when given; sorts by time; keeps the first of cadences with equal times. Returns new
+    ``(time, flux)`` float arrays (possibly empty). Raises ValueError when the arrays differ in
+    shape.
+    """
+    t = np.asarray(time, dtype=float).ravel()
+    f = np.asarray(flux, dtype=float).ravel()
+    if t.shape != f.shape:
+        raise ValueError(
+            f"time has {t.size} values but flux has {f.size}; give one time per flux value"
+        )
+    keep = np.isfinite(t) & np.isfinite(f)
+    if quality is not None:
+        q = np.asarray(quality).ravel()
+        if q.shape != t.shape:
+            raise ValueError(f"quality has {q.size} values but flux has {f.size}")
+        keep &= q == 0
+    t, f = t[keep], f[keep]
+    order = np.argsort(t, kind="stable")
+    t, f = t[order], f[order]
+    first = np.ones(t.size, dtype=bool)
+    first[1:] = t[1:] != t[:-1]
+    return t[first], f[first]
+
+
+def normalize(flux: np.ndarray) -> np.ndarray:
+    """Relative flux: ``flux`` divided by its median (NaNs ignored), so it scatters around 1.
+
+    Raises ValueError when the median is not a positive number (flux already centred on zero,
+    or no finite values): such a curve has no level to divide by.
+    """
+    f = np.asarray(flux, dtype=float)
+    finite = f[np.isfinite(f)]
+    median = np.median(finite) if finite.size else np.nan
+    if not median > 0:
+        raise ValueError(
+            f"cannot normalise flux with median {median:g}: relative flux needs a positive level "
+            "(give flux in e-/s, not mean-subtracted flux)"
+        )
+    return f / median
+
+
+def biweight_trend(
+    time: np.ndarray,
+    flux: np.ndarray,
+    window_days: float = DEFAULT_WINDOW_DAYS,
+    *,
+    c: float = BIWEIGHT_C,
+    iterations: int = 5,
+    step_days: float | None = None,
+) -> np.ndarray:
+    """The robust trend of a light curve: a sliding Tukey biweight location in a centred window.
+
+    At window centres every ``step_days`` (default ``window_days / 8``, on cadences), the
+    location of the points within ``window_days / 2`` starts at their median and is refined
+    ``iterations`` times with Tukey biweight weights ``(1 - u**2)**2``, ``u = (x - loc) / (c *
+    MAD)`` (MAD about the median; ``c = 5`` as in wotan), which ignores transits and flares. The
+    trend at every cadence is interpolated linearly between centres. Within ``window_days / 2`` of
+    the ends (and of gaps) the window is one-sided, so a steep trend is followed with a lag. ``time`` must be sorted and
+    finite (use :func:`clean`); returns an array like ``flux``. Raises ValueError otherwise.
+    """
+    t, f = _sorted_finite(time, flux)
+    if not window_days > 0:
+        raise ValueError(f"window_days must be positive, got {window_days}")
+    if t.size == 0:
+        return f.copy()
+    step = window_days / 8.0 if step_days is None else float(step_days)
+    if not step > 0:
+        raise ValueError(f"step_days must be positive, got {step_days}")
+    # Absurd values (|flux| ~ 1e300) overflow to inf/NaN quietly: the trend is NaN there.
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        cell = np.floor((t - t[0]) / step)
+        centre_idx = np.flatnonzero(np.r_[True, cell[1:] != cell[:-1]])
+        if centre_idx[-1] != t.size - 1:
+            centre_idx = np.r_[centre_idx, t.size - 1]
+        centres = t[centre_idx]
+        lo = np.searchsorted(t, centres - window_days / 2, side="left")
+        hi = np.searchsorted(t, centres + window_days / 2, side="right")
+        x = _padded_rows(f, lo, hi)  # (centres, max points in a window), NaN-padded
+        loc = _row_median(x, hi - lo)
+        mad = _row_median(np.abs(x - loc[:, None]), hi - lo)
+        valid = np.isfinite(x)
+        x[~valid] = 0.0
+        valid = valid.astype(float)
+        spread = mad > 0  # else more than half the window equals the median: keep the median
+        inv_scale2 = np.where(spread, 1.0 / np.where(spread, c * mad, 1.0) ** 2, 0.0)[:, None]
+        for _ in range(iterations):
+            d = x - loc[:, None]
+            w = d * d
+            w *= inv_scale2
+            np.subtract(1.0, w, out=w)
+            np.maximum(w, 0.0, out=w)  # zero weight beyond c x MAD
+            w *= w
+            w *= valid
+            wsum = w.sum(axis=1)
+            w *= d
+            shift = w.sum(axis=1)
+            loc = loc + np.divide(shift, wsum, out=np.zeros_like(shift), where=wsum > 0)
+    return np.interp(t, centres, loc)
+
+
+def detrend(
+    time: np.ndarray, flux: np.ndarray, window_days: float = DEFAULT_WINDOW_DAYS
+) -> np.ndarray:
+    """``flux / trend``, the trend being :func:`biweight_trend` with ``window_days`` (days).
+
+    Use it on relative flux (positive, around 1): the result scatters around 1 with transits as
+    dips. For flux centred on zero, subtract :func:`biweight_trend` instead. ``time`` must be
+    sorted and finite (use :func:`clean`); raises ValueError otherwise.
+    """
+    trend = biweight_trend(time, flux, window_days)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.asarray(flux, dtype=float) / trend
+
+
+def robust_std(values: np.ndarray) -> float:
+    """Standard deviation estimated as 1.4826 x the median absolute deviation (NaNs ignored);
+    NaN when there are no finite values."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return float("nan")
+    return float(_MAD_TO_SIGMA * np.median(np.abs(v - np.median(v))))
+
+
+def clip_upper(flux: np.ndarray, sigma: float = 3.0) -> np.ndarray:
+    """Mask of cadences to keep after removing upward outliers (flares, cosmic rays).
+
+    A cadence is dropped when it lies more than ``sigma`` robust standard deviations (1.4826 x
+    MAD) above the median; downward points (transits, eclipses) are always kept, NaNs never. Use
+    ``time[keep], flux[keep]``.
+    """
+    f = np.asarray(flux, dtype=float)
+    finite = np.isfinite(f)
+    if not finite.any():
+        return finite
+    median = np.median(f[finite])
+    limit = median + sigma * robust_std(f[finite])
+    return finite & (f <= limit)
+
+
+def fold(time: np.ndarray, period: float, epoch: float) -> np.ndarray:
+    """Time from the nearest mid-transit, in days, in ``[-period / 2, period / 2)``.
+
+    ``epoch`` is a mid-transit time in the same system as ``time``. Raises ValueError unless
+    ``period`` is a positive number.
+    """
+    if not (np.isfinite(period) and period > 0):
+        raise ValueError(f"period must be a positive number of days, got {period}")
+    t = np.asarray(time, dtype=float)
+    half = 0.5 * period
+    return np.mod(t - epoch + half, period) - half
+
+
+def bin_median(
+    x: np.ndarray,
+    y: np.ndarray,
+    bins: int,
+    range: tuple[float, float],
+    width: float | None = None,
+) -> np.ndarray:
+    """Median of ``y`` in ``bins`` equally spaced bins of ``x`` over ``range = (lo, hi)``.
+
+    Bins are ``width`` wide (default ``(hi - lo) / bins``, i.e. contiguous); wider bins overlap,
+    as in AstroNet: the first starts at ``lo``, the last ends at ``hi``. A bin holds ``lo_i <= x <
+    lo_i + width``. Empty bins are NaN. Non-finite ``x``/``y`` pairs are ignored.
+    """
+    lo, hi = float(range[0]), float(range[1])
+    if bins < 1 or not hi > lo:
+        raise ValueError(f"need bins >= 1 and range (lo, hi) with hi > lo, got {bins}, {range}")
+    width = (hi - lo) / bins if width is None else float(width)
+    if not width > 0:
+        raise ValueError(f"bin width must be positive, got {width}")
+    xv, yv = np.asarray(x, dtype=float).ravel(), np.asarray(y, dtype=float).ravel()
+    if xv.shape != yv.shape:
+        raise ValueError(f"x has {xv.size} values but y has {yv.size}")
+    ok = np.isfinite(xv) & np.isfinite(yv)
+    xv, yv = xv[ok], yv[ok]
+    order = np.argsort(xv, kind="stable")
+    xv, yv = xv[order], yv[order]
+    spacing = (hi - lo - width) / (bins - 1) if bins > 1 else 0.0
+    starts = lo + spacing * np.arange(bins)
+    left = np.searchsorted(xv, starts, side="left")
+    right = np.searchsorted(xv, starts + width, side="left")
+    return _row_median(_padded_rows(yv, left, right), right - left)
+
+
+def global_view(
+    time: np.ndarray,
+    flux: np.ndarray,
+    period: float,
+    epoch: float,
+    bins: int = GLOBAL_BINS,
+) -> np.ndarray:
+    """AstroNet global view: the whole orbit, phase-folded on ``epoch`` (transit at the centre).
+
+    Median flux in ``bins`` overlapping bins 1.2 x period / 201 wide over ``[-P/2, P/2)`` (the
+    TESS AstroNet-Triage convention), normalised by :func:`normalize_view`. ``flux`` should be
+    detrended relative flux. Returns ``bins`` float values; all NaN when no cadence is usable.
+    """
+    phase = fold(time, period, epoch)
+    width = GLOBAL_BIN_WIDTH_FACTOR * GLOBAL_BINS / bins * period
+    view = bin_median(phase, flux, bins, (-0.5 * period, 0.5 * period), width)
+    return normalize_view(view)
+
+
+def local_view(
+    time: np.ndarray,
+    flux: np.ndarray,
+    period: float,
+    epoch: float,
+    duration: float,
+    bins: int = LOCAL_BINS,
+    num_durations: float = LOCAL_DURATIONS,
+) -> np.ndarray:
+    """AstroNet local view: ``num_durations`` transit durations (days) either side of mid-transit.
+
+    Median flux in ``bins`` overlapping bins 0.16 x duration wide over ``[-2 d, 2 d)`` (clipped
+    to half a period; the TESS AstroNet-Triage convention: 61 bins, 4 durations in all),
+    normalised by :func:`normalize_view`. Returns ``bins`` float values; all NaN when no cadence
+    falls in the window. Raises ValueError unless ``duration`` is positive.
+    """
+    if not (np.isfinite(duration) and duration > 0):
+        raise ValueError(f"duration must be a positive number of days, got {duration}")
+    phase = fold(time, period, epoch)
+    half = min(0.5 * period, num_durations * duration)
+    view = bin_median(phase, flux, bins, (-half, half), LOCAL_BIN_WIDTH_FACTOR * duration)
+    return normalize_view(view)
+
+
+def views(
+    time: np.ndarray, flux: np.ndarray, period: float, epoch: float, duration: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(global_view, local_view)`` of one transit signal (period, epoch, duration in days)."""
+    return (
+        global_view(time, flux, period, epoch),
+        local_view(time, flux, period, epoch, duration),
+    )
+
+
+def normalize_view(view: np.ndarray) -> np.ndarray:
+    """Fill empty (NaN) bins by linear interpolation, then shift the median to 0 and scale so the
+    minimum is -1 (AstroNet's normalisation). A view without a dip (minimum 0) is only shifted;
+    a view without any finite bin stays all NaN."""
+    v = np.asarray(view, dtype=float)
+    ok = np.isfinite(v)
+    if not ok.any():
+        return np.full(v.shape, np.nan)
+    idx = np.arange(v.size)
+    v = np.interp(idx, idx[ok], v[ok])
+    v = v - np.median(v)
+    depth = -v.min()
+    return v / depth if depth > 0 else v
+
+
+def count_transits(time: np.ndarray, period: float, epoch: float, duration: float) -> int:
+    """Number of transits (period, epoch, duration in days) with at least one cadence in them."""
+    t = np.asarray(time, dtype=float)
+    inside = np.abs(fold(t, period, epoch)) < 0.5 * duration
+    return int(np.unique(np.rint((t[inside] - epoch) / period)).size)
+
+
+def odd_even_depths(
+    time: np.ndarray, flux: np.ndarray, period: float, epoch: float, duration: float
+) -> tuple[float, float]:
+    """``(|depth_odd - depth_even|, significance)`` of a transit signal (days).
+
+    Depths are the out-of-transit median minus the mean in-transit flux of odd and of even
+    transits (units of ``flux``); the significance is the difference over its uncertainty, in
+    sigma, from the robust out-of-transit scatter. An eclipsing binary folded at twice its period
+    shows unequal depths. NaN when odd or even transits (or out-of-transit cadences) have none.
+    """
+    t, f = np.asarray(time, dtype=float), np.asarray(flux, dtype=float)
+    phase = fold(t, period, epoch)
+    inside = np.abs(phase) < 0.5 * duration
+    outside = _out_of_transit(phase, duration)
+    if not outside.any():
+        return np.nan, np.nan
+    odd = np.rint((t - epoch) / period) % 2 == 1
+    sigma = robust_std(f[outside])
+    n_odd, n_even = int((inside & odd).sum()), int((inside & ~odd).sum())
+    if n_odd == 0 or n_even == 0:
+        return np.nan, np.nan
+    diff = abs(f[inside & ~odd].mean() - f[inside & odd].mean())
+    error = sigma * np.sqrt(1.0 / n_odd + 1.0 / n_even)
+    return float(diff), float(diff / error) if error > 0 else np.nan
+
+
+def secondary_eclipse(
+    time: np.ndarray, flux: np.ndarray, period: float, epoch: float, duration: float
+) -> tuple[float, float]:
+    """``(depth, snr)`` of a dip half an orbit after the transit (period, epoch, duration in days).
+
+    Depth is the out-of-transit median minus the mean flux within ``duration / 2`` of phase 0.5
+    (units of ``flux``; positive for a dip, as an eclipsing binary's secondary eclipse); ``snr`` is
+    depth over its uncertainty from the robust scatter. NaN when no cadence falls there, or when
+    the transit lasts half the orbit or more (the two windows would overlap).
+    """
+    t, f = np.asarray(time, dtype=float), np.asarray(flux, dtype=float)
+    phase = fold(t, period, epoch)
+    outside = _out_of_transit(phase, duration)
+    second = np.abs(fold(t, period, epoch + 0.5 * period)) < 0.5 * duration
+    n = int(second.sum())
+    if n == 0 or not outside.any() or duration >= 0.5 * period:
+        return np.nan, np.nan
+    base, sigma = np.median(f[outside]), robust_std(f[outside])
+    depth = float(base - f[second].mean())
+    return depth, depth / (sigma / np.sqrt(n)) if sigma > 0 else np.nan
+
+
+def _out_of_transit(phase: np.ndarray, duration: float) -> np.ndarray:
+    """Cadences at least a duration from mid-transit (clear of ingress and egress), or, for a
+    transit too long for that, every cadence outside it."""
+    clear = np.abs(phase) >= duration
+    return clear if clear.any() else np.abs(phase) >= 0.5 * duration
+
+
+def _sorted_finite(time, flux) -> tuple[np.ndarray, np.ndarray]:
+    t = np.asarray(time, dtype=float).ravel()
+    f = np.asarray(flux, dtype=float).ravel()
+    if t.shape != f.shape:
+        raise ValueError(f"time has {t.size} values but flux has {f.size}")
+    if not (np.isfinite(t).all() and np.isfinite(f).all()):
+        raise ValueError("time and flux must be finite (use exohunt.lightcurve.clean first)")
+    if t.size > 1 and np.any(np.diff(t) < 0):
+        raise ValueError("time must be sorted (use exohunt.lightcurve.clean first)")
+    return t, f
+
+
+def _padded_rows(values: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Rows ``values[lo[i]:hi[i]]`` stacked into a 2-D array, padded with NaN."""
+    counts = hi - lo
+    width = max(int(counts.max()) if counts.size else 0, 1)
+    idx = lo[:, None] + np.arange(width)[None, :]
+    inside = idx < hi[:, None]
+    if values.size == 0:
+        return np.full(idx.shape, np.nan)
+    rows = values[np.minimum(idx, values.size - 1)]
+    rows[~inside] = np.nan
+    return rows
+
+
+def _row_median(rows: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Median of the first ``counts[i]`` finite values of each NaN-padded row; NaN if none."""
+    ordered = np.sort(rows, axis=1)  # NaN sorts last
+    n = counts.astype(np.intp)
+    r = np.arange(rows.shape[0])
+    lo = np.maximum((n - 1) // 2, 0)
+    hi = np.maximum(n // 2, 0)
+    med = 0.5 * (ordered[r, lo] + ordered[r, hi])
+    return np.where(n > 0, med, np.nan)
+
+
+# --- Features of one light curve ----------------------------------------------------------
+
+#: The original design's ten light-curve statistics, in order.
+FLUX_STATISTICS = (
+    "flux_mean",
+    "flux_std",
+    "flux_median",
+    "flux_min",
+    "flux_max",
+    "flux_range",
+    "flux_skew",
+    "flux_kurtosis",
+    "flux_dominant_frequency",
+    "flux_dominant_power",
+)
+
+
+def flux_statistics(flux: np.ndarray) -> np.ndarray:
+    """The ten global statistics of one light curve.
+
+    Flux is first divided by its median and 1 subtracted, so values are relative (parts of one)
+    and comparable between stars. ``flux_dominant_frequency`` is in cycles per cadence and
+    ``flux_dominant_power`` is the normalised periodogram power at it. Returns NaNs for a curve
+    with fewer than 3 finite points (and inf or NaN where absurd values overflow).
+    """
+    values = np.asarray(flux, dtype=float).ravel()
+    values = values[np.isfinite(values)]
+    out = np.full(len(FLUX_STATISTICS), np.nan)
+    if values.size < 3:
+        return out
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # |flux| ~ 1e300
+        median = np.median(values)
+        rel = values / median - 1.0 if median != 0 else values - median
+        centred = rel - rel.mean()
+        spectrum = np.abs(np.fft.rfft(centred)) ** 2
+        freqs = np.fft.rfftfreq(centred.size)
+        if spectrum.size > 1 and spectrum[1:].sum() > 0:
+            peak = 1 + int(np.argmax(spectrum[1:]))
+            dominant, power = freqs[peak], spectrum[peak] / spectrum[1:].sum()
+        else:
+            dominant, power = np.nan, np.nan
+        m2, m3, m4 = (np.mean(centred**k) for k in (2, 3, 4))
+        constant = np.ptp(rel) == 0
+        out[:] = (
+            rel.mean(),
+            rel.std(),
+            np.median(rel),
+            rel.min(),
+            rel.max(),
+            np.ptp(rel),
+            0.0 if constant else m3 / m2**1.5,  # skewness (biased, as scipy.stats.skew)
+            0.0 if constant else m4 / m2**2 - 3.0,  # excess kurtosis (as scipy.stats.kurtosis)
+            dominant,
+            power,
+        )
+    return out
+
+
+#: Transit features of :func:`transit_features` (and :class:`exohunt.features.TransitFeatures`), in
+#: order; the ten :data:`FLUX_STATISTICS` follow them.
+TRANSIT_FEATURES = (
+    "bls_period",  # days
+    "bls_epoch",  # mid-transit time, in the units of the time column (an absolute time)
+    "bls_duration_hours",
+    "bls_depth",  # relative flux (fraction of the star's flux)
+    "bls_depth_snr",
+    "bls_sde",  # signal detection efficiency of the BLS spectrum; NaN when not searched
+    "bls_searched",  # 1: found by the BLS search, 0: folded on the catalogue's values
+    "n_transits",  # transits with at least one cadence
+    "odd_even_depth_diff",  # relative flux, |odd - even|
+    "odd_even_significance",  # sigma
+    "secondary_depth",  # relative flux at phase 0.5, positive for a dip
+    "secondary_snr",
+)
+
+#: Features that need the flux's absolute level (relative flux); NaN for centred flux.
+_RELATIVE = ("bls_depth", "odd_even_depth_diff", "secondary_depth")
+
+
+def transit_feature_rows(rows: list, settings: dict) -> list:
+    """:func:`transit_features` of each ``(flux, time, period, epoch, duration_hours)`` row with
+    keyword ``settings``: one task of :class:`exohunt.features.TransitFeatures`' worker processes
+    (this module imports only NumPy, so workers start fast)."""
+    return [transit_features(*row, **settings) for row in rows]
+
+
+def transit_features(
+    flux,
+    time=None,
+    period: float = np.nan,
+    epoch: float = np.nan,
+    duration_hours: float = np.nan,
+    *,
+    min_period: float = DEFAULT_MIN_PERIOD,
+    n_periods: int = DEFAULT_N_PERIODS,
+    durations_hours: tuple[float, ...] = DEFAULT_DURATIONS_HOURS,
+    window_days: float = DEFAULT_WINDOW_DAYS,
+    min_points: int = 100,
+) -> tuple[np.ndarray, str | None]:
+    """:data:`TRANSIT_FEATURES` then :data:`FLUX_STATISTICS` of one light curve, and why some are
+    NaN (a key of :data:`exohunt.features._PROBLEMS`) or None.
+
+    ``time`` in days (None: evenly spaced at Kepler long cadence); catalogue ``period`` (days),
+    ``epoch`` (days, same system as ``time``) and ``duration_hours``, when all finite and
+    ``time`` is given, replace the search. Never raises for bad data: see
+    :class:`exohunt.features.TransitFeatures`.
+    """
+    raw = np.asarray(flux, dtype=float).ravel()
+    stats = flux_statistics(raw)
+    catalogue = (period, epoch, duration_hours)
+    if time is None or np.ndim(time) == 0:  # no time values (None or NaN)
+        time = np.arange(raw.size) * KEPLER_LONG_CADENCE_DAYS
+        catalogue = (np.nan, np.nan, np.nan)  # an epoch means nothing on made-up times
+    time = np.asarray(time, dtype=float).ravel()
+    settings = (min_period, n_periods, durations_hours, window_days, min_points)
+    # Absurd values (|flux| ~ 1e300) overflow quietly; such features end up NaN, never inf.
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        out, problem = _transit_signal(time, raw, catalogue, *settings)
+    out[~np.isfinite(out)] = np.nan
+    return np.concatenate([out, stats]), problem
+
+
+def _transit_signal(
+    time, raw, catalogue, min_period, n_periods, durations_hours, window_days, min_points
+) -> tuple[np.ndarray, str | None]:
+    """The :data:`TRANSIT_FEATURES` part of :func:`transit_features`."""
+    out = np.full(len(TRANSIT_FEATURES), np.nan)
+    if time.shape != raw.shape:
+        return out, "time"
+    t, f = clean(time, raw)
+    if t.size < min_points:
+        return out, "short"
+    if not np.ptp(f) > 0:
+        return out, "constant"
+    level, scatter = np.median(f), robust_std(f)
+    relative = level > 2 * scatter  # else centred on zero: search on f - trend, unit-free
+    problem = None if relative else "centred"
+
+    period, epoch, duration_hours = catalogue
+    known = bool(np.isfinite(catalogue).all()) and 0 < duration_hours / 24 < period
+    if known and abs(epoch - np.median(t)) > 1e4:
+        known, problem = False, "epoch"
+    window = max(window_days, 3 * duration_hours / 24) if known else window_days
+    if relative:
+        f = f / level
+        ok = np.isfinite(f)
+        t, f = t[ok], f[ok]
+        trend = biweight_trend(t, f, window)
+        y = np.where(trend > 0, f / trend, np.nan)
+    else:
+        y = (f - biweight_trend(t, f, window)) / (scatter if scatter > 0 else np.ptp(f))
+    keep = clip_upper(y)
+    t, y = t[keep], y[keep]
+    if t.size < min_points:
+        return out, "short"
+
+    if known:
+        duration = duration_hours / 24.0
+        box = bls.box_stats(t, y, period, epoch, duration)
+        depth, depth_snr, sde, searched = box["depth"], box["depth_snr"], np.nan, 0.0
+    else:
+        try:
+            periods = bls.period_grid(t, min_period, None, n_periods)
+        except ValueError:
+            return out, "baseline"
+        durations = np.asarray(durations_hours, dtype=float) / 24.0
+        result = bls.bls_search(t, y, periods, durations[durations < min_period])
+        period, epoch, duration = result.period, result.epoch, result.duration
+        depth, depth_snr, sde, searched = result.depth, result.depth_snr, result.sde, 1.0
+    if not np.isfinite(epoch):  # no dip anywhere
+        return out, problem
+    out[:] = (
+        period,
+        epoch,
+        duration * 24.0,
+        depth,
+        depth_snr,
+        sde,
+        searched,
+        count_transits(t, period, epoch, duration),
+        *odd_even_depths(t, y, period, epoch, duration),
+        *secondary_eclipse(t, y, period, epoch, duration),
+    )
+    if not relative:
+        out[[TRANSIT_FEATURES.index(name) for name in _RELATIVE]] = np.nan
+    return out, problem
