@@ -22,19 +22,6 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
-def require_system(command: str) -> str:
-    """Path of a system program a test needs; skip without it, except on CI, where it fails."""
-    import shutil
-
-    path = shutil.which(command)
-    if path is None:
-        message = f"'{command}' is not installed (.ci/run installs it with apt-get)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
-
-
 @pytest.fixture(scope="session")
 def koi_subset(tmp_path_factory) -> Path:
     """The first 1,500 rows of the bundled (real) KOI table, with its archive header lines."""

@@ -12,10 +12,10 @@ import urllib.request
 
 import pytest
 
-from conftest import require_system
 from exohunt.config import DataConfig, TrainConfig
 from exohunt.tracking import make_tracker
 from exohunt.train import train
+from support import require_system
 
 
 def _free_port() -> int:

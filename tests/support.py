@@ -1,0 +1,20 @@
+"""Helpers shared by test modules (a module of its own: `conftest` names are ambiguous)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+
+def require_system(command: str) -> str:
+    """Path of a system program a test needs; skip without it, except on CI, where it fails."""
+    import shutil
+
+    path = shutil.which(command)
+    if path is None:
+        message = f"'{command}' is not installed (.ci/run installs it with apt-get)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
