@@ -65,6 +65,23 @@ def _nn(
     )
 
 
+def _cnn(
+    random_state: int = 42,
+    epochs: int = 50,
+    batch_size: int = 64,
+    learning_rate: float = 1e-3,
+    **_,
+):
+    from exohunt.models.torch_cnn import TorchCNNClassifier
+
+    return TorchCNNClassifier(
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        random_state=random_state,
+    )
+
+
 REGISTRY: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
@@ -87,6 +104,14 @@ REGISTRY: dict[str, ModelSpec] = {
             "PyTorch MLP 128-64-32 with BatchNorm and dropout, class-weighted loss",
             aliases=("mlp",),
             uses_validation=True,
+        ),
+        ModelSpec(
+            "cnn",
+            _cnn,
+            "PyTorch 1-D CNN over the AstroNet global and local views plus scalar features",
+            uses_validation=True,
+            needs_views=True,
+            scale_features=False,
         ),
     )
 }
