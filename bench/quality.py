@@ -53,9 +53,9 @@ ENSEMBLES = (
 )
 #: Columns that would leak the answer or identify the star if they became features.
 NEVER_FEATURES = {"tic_id", "toi_id", "row_id", "source_shard", "disposition", "label", "kepid"}
-#: ``Sectors`` in the TESS Triage metadata records which TCE search (and labelling batch) a row came
-#: from, not a property of the star: the batch "5" holds no junk (J) at all and is 52% PC, against 3%
-#: elsewhere. A model that reads it learns how the sample was assembled, so it is left out.
+#: ``Sectors`` in the TESS Triage metadata records which TCE search (and labelling batch) a row
+#: came from, not a property of the star: batch "5" holds no junk (J) at all and is 52% PC, against
+#: 2% elsewhere. A model that reads it learns how the sample was assembled, so it is left out.
 VIEWS_EXCLUDE = ("Sectors",)
 METRICS = (("roc_auc", "ROC AUC"), ("average_precision", "average precision"), ("mcc", "MCC"))
 
@@ -330,9 +330,8 @@ def main(argv=None) -> int:
         task_results = [r for r in results if r["task"] == task_name]
         if not task_results:
             continue
-        print(
-            f"{task_name} scalar features: {', '.join(check_features(task_name, task_results[0]['features'], excluded(task_name, args)))}"
-        )
+        scalars = check_features(task_name, task_results[0]["features"], excluded(task_name, args))
+        print(f"{task_name} scalar features: {', '.join(scalars)}")
         per_model = {}
         for model in MODELS:
             mine = sorted((r for r in task_results if r["model"] == model), key=lambda r: r["fold"])

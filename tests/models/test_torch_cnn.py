@@ -231,10 +231,11 @@ def test_saved_model_loads_in_a_new_process(fitted, data, tmp_path):
     np.save(tmp_path / "X.npy", X_test)
     code = (
         "import sys, joblib, numpy as np; "
-        f"model = joblib.load({str(path)!r}); "
-        f"np.save({str(tmp_path / 'p.npy')!r}, model.predict_proba(np.load({str(tmp_path / 'X.npy')!r})))"
+        "model = joblib.load(sys.argv[1]); "
+        "np.save(sys.argv[3], model.predict_proba(np.load(sys.argv[2])))"
     )
-    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+    files = [str(path), str(tmp_path / "X.npy"), str(tmp_path / "p.npy")]
+    subprocess.run([sys.executable, "-c", code, *files], check=True, capture_output=True)
     np.testing.assert_array_equal(np.load(tmp_path / "p.npy"), fitted.predict_proba(X_test))
     loaded = pickle.loads(pickle.dumps(fitted))
     np.testing.assert_array_equal(loaded.predict_proba(X_test), fitted.predict_proba(X_test))

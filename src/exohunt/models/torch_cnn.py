@@ -51,9 +51,10 @@ class TorchCNNClassifier(TorchClassifierBase):
 
     The last ``global_bins + local_bins`` columns of ``X`` are the views (global first); the
     columns before them, if any, are scalar features. Each convolutional block is
-    ``convs_per_block`` times Conv1d -> ReLU (same-length convolutions), then MaxPool1d(3, stride 2),
-    which halves the length. The two columns are flattened and joined with the standardised scalars, then go
-    through fully connected blocks Linear -> ReLU -> Dropout and a final Linear giving two logits.
+    ``convs_per_block`` times Conv1d -> ReLU (same-length convolutions), then
+    MaxPool1d(3, stride 2), which halves the length. The two columns are flattened and joined with
+    the standardised scalars, then go through fully connected blocks Linear -> ReLU -> Dropout and
+    a final Linear giving two logits.
     Adam, cross-entropy weighted by the inverse class frequency of the training labels, early
     stopping on ``eval_set``.
 
@@ -192,7 +193,8 @@ class TorchCNNClassifier(TorchClassifierBase):
         eval_set: tuple[Any, Any] | None = None,
         progress: ProgressCallback | None = None,
     ):
-        """Train on rows ``X`` and labels ``y``; ``eval_set=(X_val, y_val)`` only for early stopping.
+        """Train on rows ``X`` and labels ``y``; ``eval_set=(X_val, y_val)`` is for early
+        stopping only.
 
         The scalar mean and scale are learned from ``X`` alone. ``progress(epoch, logs)`` is
         called after each epoch with ``train_loss`` and ``val_loss``. Raises ViewsRequiredError
@@ -236,7 +238,7 @@ def _check_widths(name: str, widths: Any, allow_empty: bool) -> None:
         or (not widths and not allow_empty)
         or not all(isinstance(w, Integral) and not isinstance(w, bool) and w > 0 for w in widths)
     ):
-        example = {"global_channels": "(16, 32, 64)", "local_channels": "(16, 32)"}
+        example = {"global_channels": "(16, 32, 64, 128)", "local_channels": "(16, 32)"}
         raise ValueError(
             f"{name} must be a {'' if allow_empty else 'non-empty '}sequence of positive "
             f"integers such as {example.get(name, '(128, 64)')}; got {widths!r}"
