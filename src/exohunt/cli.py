@@ -79,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train one model and save it")
     p.add_argument("dataset", nargs="?", help="data file or folder (default: bundled Kepler KOI)")
-    p.add_argument("--model", default="random_forest", help="random_forest, xgboost or nn")
+    p.add_argument("--model", default="random_forest", help="random_forest, xgboost, nn or cnn")
     p.add_argument("--output", help="output directory (default: models/<model>_<time>)")
     p.add_argument("--cv", type=int, help="also run K-fold cross-validation grouped by star")
     _add_data_options(p)
@@ -300,14 +300,18 @@ def _tracker(args):
     return tracker
 
 
+def _announce_bundled(dataset: str | None) -> None:
+    if dataset is None:
+        print("data: the bundled Kepler KOI cumulative table (NASA Exoplanet Archive)")
+
+
 def cmd_train(args) -> int:
     from exohunt.train import load_data, train
 
     config = _train_config(args, args.dataset).validate()
     tracker = _tracker(args)
     dataset = load_data(config.data)
-    if args.dataset is None:
-        print("data: the bundled Kepler KOI cumulative table (NASA Exoplanet Archive)")
+    _announce_bundled(args.dataset)
     print(f"data: {_describe(dataset)}")
     for note in dataset.notes:
         print(f"  note: {note}")
@@ -327,8 +331,7 @@ def cmd_experiments(args) -> int:
 
     config = _train_config(args, args.dataset)
     tracker = _tracker(args)
-    if args.dataset is None:
-        print("data: the bundled Kepler KOI cumulative table (NASA Exoplanet Archive)")
+    _announce_bundled(args.dataset)
     bars = _ProgressBars(not args.quiet)
     try:
         result = run_experiments(config, args.models, args.experiment_name, tracker, bars)
@@ -419,8 +422,7 @@ def cmd_sweep(args) -> int:
 
     config = _train_config(args, args.dataset)
     tracker = _tracker(args)
-    if args.dataset is None:
-        print("data: the bundled Kepler KOI cumulative table (NASA Exoplanet Archive)")
+    _announce_bundled(args.dataset)
     bars = _ProgressBars(not args.quiet)
     try:
         result = run_sweep(

@@ -25,6 +25,20 @@ class ModelError(ExohuntError):
     """A saved model cannot be found, loaded or applied to the data."""
 
 
+def optional_import(module: str, feature: str, extra: str, package: str | None = None):
+    """Import ``module``, or raise MissingDependencyError naming ``feature`` and the install
+    command (``pip install 'exohunt[extra]'``). A missing dependency *of* the module is not
+    masked: it raises as it is."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name != module.split(".")[0]:
+            raise
+        raise MissingDependencyError(package or module, feature, extra=extra) from exc
+
+
 class MissingDependencyError(ExohuntError):
     """An optional library needed by the requested feature is not installed."""
 

@@ -53,7 +53,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from exohunt.errors import ConfigError, MissingDependencyError
+from exohunt.errors import ConfigError, optional_import
 
 log = logging.getLogger(__name__)
 
@@ -218,11 +218,7 @@ def _check_options(
 
 
 def _import_batman():
-    try:
-        import batman
-    except ImportError as exc:
-        raise MissingDependencyError("batman-package", "exohunt simulate", extra="sim") from exc
-    return batman
+    return optional_import("batman", "exohunt simulate", extra="sim", package="batman-package")
 
 
 # --------------------------------------------------------------------------- stars and noise

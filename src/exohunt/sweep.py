@@ -31,7 +31,7 @@ from datetime import datetime
 from pathlib import Path
 
 from exohunt.config import TrainConfig
-from exohunt.errors import ConfigError, ExohuntError, MissingDependencyError
+from exohunt.errors import ConfigError, ExohuntError, optional_import
 from exohunt.evaluate import split_by_star
 from exohunt.experiments import registered_model_name
 from exohunt.models import get_model, make_estimator
@@ -141,11 +141,7 @@ def _suggest(trial, space: dict[str, tuple]) -> dict:
 
 # --------------------------------------------------------------------------- the study
 def _import_optuna():
-    try:
-        import optuna
-    except ImportError as exc:
-        raise MissingDependencyError("optuna", "exohunt sweep", extra="scale") from exc
-    return optuna
+    return optional_import("optuna", "exohunt sweep", extra="scale")
 
 
 def open_study(storage: str | None, study_name: str, sampler=None, pruner=None):

@@ -48,38 +48,33 @@ def _xgboost(random_state: int = 42, n_jobs: int = -1, **_):
     return XGBoostClassifier(random_state=random_state, n_jobs=n_jobs)
 
 
-def _nn(
-    random_state: int = 42,
-    epochs: int = 50,
-    batch_size: int = 64,
-    learning_rate: float = 1e-3,
-    **_,
-):
-    from exohunt.models.torch_mlp import TorchMLPClassifier
+def _network(class_path: str):
+    """A registry builder for a torch network estimator (``module:Class``) with the shared
+    settings ``--epochs``, ``--batch-size`` and ``--learning-rate``."""
 
-    return TorchMLPClassifier(
-        epochs=epochs,
-        batch_size=batch_size,
-        learning_rate=learning_rate,
-        random_state=random_state,
-    )
+    def build(
+        random_state: int = 42,
+        epochs: int = 50,
+        batch_size: int = 64,
+        learning_rate: float = 1e-3,
+        **_,
+    ):
+        import importlib
+
+        module, name = class_path.split(":")
+        cls = getattr(importlib.import_module(module), name)
+        return cls(
+            epochs=epochs,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            random_state=random_state,
+        )
+
+    return build
 
 
-def _cnn(
-    random_state: int = 42,
-    epochs: int = 50,
-    batch_size: int = 64,
-    learning_rate: float = 1e-3,
-    **_,
-):
-    from exohunt.models.torch_cnn import TorchCNNClassifier
-
-    return TorchCNNClassifier(
-        epochs=epochs,
-        batch_size=batch_size,
-        learning_rate=learning_rate,
-        random_state=random_state,
-    )
+_nn = _network("exohunt.models.torch_mlp:TorchMLPClassifier")
+_cnn = _network("exohunt.models.torch_cnn:TorchCNNClassifier")
 
 
 REGISTRY: dict[str, ModelSpec] = {

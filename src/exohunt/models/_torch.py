@@ -24,7 +24,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from exohunt.errors import MissingDependencyError
+from exohunt.errors import optional_import
 from exohunt.models.boosting import ProgressCallback, check_binary_target, check_eval_set
 
 if TYPE_CHECKING:
@@ -38,13 +38,7 @@ PREDICT_BATCH_SIZE = 8192
 
 def import_torch():
     """Return the torch module; raises MissingDependencyError with the install command."""
-    try:
-        import torch
-    except ModuleNotFoundError as exc:
-        if exc.name != "torch":
-            raise
-        raise MissingDependencyError("torch", "the neural-network models", extra="torch") from exc
-    return torch
+    return optional_import("torch", "the neural-network models", extra="torch")
 
 
 class TorchFitResult(NamedTuple):

@@ -21,7 +21,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
-from exohunt.errors import MissingDependencyError
+from exohunt.errors import optional_import
 
 logger = logging.getLogger(__name__)
 
@@ -83,13 +83,7 @@ def check_eval_set(
 
 
 def _import_xgboost():
-    try:
-        import xgboost
-    except ModuleNotFoundError as exc:
-        if exc.name != "xgboost":
-            raise
-        raise MissingDependencyError("xgboost-cpu", "the XGBoost model", extra="xgboost") from exc
-    return xgboost
+    return optional_import("xgboost", "the XGBoost model", extra="xgboost", package="xgboost-cpu")
 
 
 class XGBoostClassifier(ClassifierMixin, BaseEstimator):
