@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
+
+# No warm MLflow spares (exohunt.tracking_worker) outliving the tests: one per test store would
+# pile up. tests/test_tracking_worker.py turns them on where it tests them.
+os.environ["EXOHUNT_TRACKING_SPARE"] = "0"
 
 #: ``shared/data`` next to the repository checkout (``/work/main`` -> ``/work/shared/data``).
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -42,5 +47,9 @@ def store(tmp_path, monkeypatch) -> str:
     """A fresh SQLite tracking store for one test, also set as MLFLOW_TRACKING_URI."""
     uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    if (
+        "mlflow" in sys.modules
+    ):  # a URI set in this process by an earlier test wins over the variable
+        sys.modules["mlflow"].set_tracking_uri(uri)
     monkeypatch.chdir(tmp_path)
     return uri

@@ -209,7 +209,9 @@ def test_network_and_boosting_runs_log_per_epoch_series(store, koi_subset, tmp_p
     } <= set(params)
     import mlflow
 
-    assert "pytorch" in mlflow.models.get_model_info(nn.metadata["model_uris"]["native"]).flavors
+    native = nn.metadata["model_uris"]["native"]
+    assert "pytorch" in mlflow.models.get_model_info(native).flavors
+    _assert_native_model_scores(native, nn)
 
     rounds = client.get_metric_history(xgb.run_id, "val_logloss")
     assert len(rounds) == len(xgb.fitted.history["val_logloss"]) > 1
@@ -223,7 +225,32 @@ def test_network_and_boosting_runs_log_per_epoch_series(store, koi_subset, tmp_p
         "scale_pos_weight",
         "eval_metric",
     } <= set(params)
-    assert "xgboost" in mlflow.models.get_model_info(xgb.metadata["model_uris"]["native"]).flavors
+    native = xgb.metadata["model_uris"]["native"]
+    assert "xgboost" in mlflow.models.get_model_info(native).flavors
+    _assert_native_model_scores(native, xgb)
+
+
+def _assert_native_model_scores(uri: str, result) -> None:
+    """The native-flavor model loads with its own flavor and gives the fitted estimator's
+    probabilities on the feature matrix of a few rows."""
+    import mlflow
+
+    from exohunt.io import read_dataset
+
+    frame = read_dataset(result.metadata["input_csv"]).to_frame().iloc[:5]
+    X = np.asarray(result.fitted.pipeline[:-1].transform(frame), dtype=np.float32)
+    expected = result.fitted.estimator.predict_proba(X)
+    flavors = mlflow.models.get_model_info(uri).flavors
+    if "pytorch" in flavors:
+        import torch
+
+        module = mlflow.pytorch.load_model(uri)
+        with torch.no_grad():
+            logits = module(torch.from_numpy(X)).numpy()
+        scored = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    else:
+        scored = mlflow.xgboost.load_model(uri).predict_proba(X)
+    np.testing.assert_allclose(scored, expected, atol=1e-5)
 
 
 def test_cv_means_and_stds_are_logged(store, koi_subset, tmp_path):
@@ -250,7 +277,7 @@ def test_ctrl_c_marks_the_run_killed(store, tmp_path):
 
     prepare_store(store, "exoplanet-detection")  # so that polling below cannot race the schema
     env = os.environ | {"MLFLOW_TRACKING_URI": store}
-    # ten-fold CV on the bundled table keeps the run busy for a while
+    # ten-fold CV of the network on the bundled table keeps the run busy for minutes
     process = subprocess.Popen(
         [
             sys.executable,
@@ -258,6 +285,8 @@ def test_ctrl_c_marks_the_run_killed(store, tmp_path):
             "exohunt.cli",
             "-q",
             "train",
+            "--model",
+            "nn",
             "--cv",
             "10",
             "--output",
@@ -281,7 +310,7 @@ def test_ctrl_c_marks_the_run_killed(store, tmp_path):
     assert process.returncode == 130, stderr
     assert "Traceback" not in stderr
     (run,) = _runs(store)
-    assert run.info.status == "KILLED"
+    assert run.info.status == "KILLED", stderr
     assert run.data.tags["exohunt.error"].startswith("interrupted")
 
 

@@ -294,7 +294,9 @@ def _train_config(args, dataset: str | None):
 def _tracker(args):
     from exohunt.tracking import make_tracker
 
-    tracker = make_tracker(args.use_mlflow, args.tracking_uri, args.experiment_name)
+    # keep_warm: a command leaves a warm MLflow worker for the next one (exohunt.tracking_worker)
+    tracker = make_tracker(args.use_mlflow, args.tracking_uri, args.experiment_name, keep_warm=True)
+    args.trackers.append(tracker)
     if tracker.enabled:
         print(f"tracking: {tracker.store} (experiment '{args.experiment_name}')")
     return tracker
@@ -543,6 +545,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _setup_logging(args.quiet)
+    args.trackers = []
     try:
         return args.func(args)
     except ExohuntError as exc:
@@ -551,6 +554,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    finally:
+        for tracker in args.trackers:
+            try:
+                tracker.close()
+            except Exception as exc:  # the command's own outcome is reported already
+                log.warning("closing the tracker: %s", exc)
 
 
 if __name__ == "__main__":

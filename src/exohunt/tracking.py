@@ -20,6 +20,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
+import weakref
 from collections.abc import Iterator
 from concurrent.futures import Future
 from pathlib import Path
@@ -248,9 +249,18 @@ class Tracker:
     def log_dataset(self, dataset, frame, context: str = "training") -> None:
         pass
 
-    def log_model(self, fitted, frame, model_name: str, metadata: dict) -> dict:
-        """Log the fitted model (native flavor and servable pyfunc); return their URIs."""
+    def prepare_model_logging(self, model_name: str) -> None:
+        """Get ready to log a ``model_name`` model (imports) while it trains."""
+
+    def log_model(
+        self, fitted, frame, model_name: str, metadata: dict, model_file: Path | None = None
+    ) -> dict:
+        """Log the fitted model (native flavor and servable pyfunc); return their URIs.
+        ``model_file``: where the model was saved (joblib), if it was; spares pickling it again."""
         return {}
+
+    def close(self) -> None:
+        """Finish: write what is queued and release the tracking worker."""
 
 
 class NullTracker(Tracker):
@@ -261,9 +271,10 @@ def make_tracker(
     enabled: bool = True,
     tracking_uri: str | None = None,
     experiment_name: str = DEFAULT_EXPERIMENT,
+    keep_warm: bool = False,
 ) -> Tracker:
     """An :class:`MlflowTracker`, or a :class:`NullTracker` when disabled or mlflow is missing
-    (with one warning that gives the install command)."""
+    (with one warning that gives the install command). ``keep_warm``: see MlflowTracker."""
     if not enabled:
         return NullTracker()
     try:
@@ -276,65 +287,68 @@ def make_tracker(
             MissingDependencyError("mlflow", "experiment tracking", extra="mlflow"),
         )
         return NullTracker()
-    return MlflowTracker(resolve_tracking_uri(tracking_uri), experiment_name)
+    return MlflowTracker(resolve_tracking_uri(tracking_uri), experiment_name, keep_warm)
 
 
 class MlflowTracker(Tracker):
     """Records runs, params, metrics, datasets, artifacts and models to an MLflow store.
 
-    MLflow's own calls cost seconds (importing mlflow, opening the store, logging models), so
-    they run in order in one background thread while training goes on. Each method queues its
-    call and returns; a run's block ends only when everything it queued has been written, and
-    the first tracking error is raised there. Methods that return a value wait for it.
+    MLflow's own calls cost seconds of Python (importing mlflow, opening the store, logging
+    models), so they run in a worker process (see :mod:`exohunt.tracking_worker`), fed in order by
+    one background thread. Each method queues its call and returns; a run's block ends only when
+    everything it queued has been written, and the first tracking error is raised there. Methods
+    that return a value wait for it. With ``keep_warm`` (the CLI's choice) the worker may be a
+    warm spare left by an earlier command, and :meth:`close` leaves one for the next.
     """
 
     enabled = True
 
-    def __init__(self, uri: str, experiment_name: str = DEFAULT_EXPERIMENT):
+    def __init__(
+        self, uri: str, experiment_name: str = DEFAULT_EXPERIMENT, keep_warm: bool = False
+    ):
         self.uri = uri
         self.store = redact(uri)
         self.experiment_name = experiment_name
+        self._keep_warm = keep_warm
+        self._models: list[str] = []
         check_tracking_server(uri)
         self._queue: queue.Queue = queue.Queue()
         self._pending: list[Future] = []
         self._run_ids: list[Future] = []
-        threading.Thread(target=self._work, name="exohunt-tracking", daemon=True).start()
-        self._backend: Future = self._submit(_MlflowBackend, uri, experiment_name, raw=True)
+        from exohunt.tracking_worker import open_channel
 
-    # -- the worker
-    def _work(self) -> None:
-        while True:
-            future, fn, args, kwargs = self._queue.get()
-            if not future.set_running_or_notify_cancel():
-                continue
-            try:
-                future.set_result(fn(*args, **kwargs))
-            except BaseException as exc:  # handed to the caller through the future
-                future.set_exception(exc)
+        self._channel = open_channel(uri, keep_warm)
+        threading.Thread(
+            target=_drain, args=(self._queue, self._channel), name="exohunt-tracking", daemon=True
+        ).start()
+        weakref.finalize(self, self._queue.put, None)  # ends the thread
+        self._opened: Future = self._submit("open", uri, experiment_name, os.getcwd())
 
-    def _submit(self, fn, *args, raw: bool = False, **kwargs) -> Future:
-        """Queue ``fn`` (a backend method name unless ``raw``) and return its future."""
+    def close(self) -> None:
+        """Write what is queued, let the worker go and, for a command that asked for one,
+        leave a warm spare for the next command."""
+        try:
+            self.flush()
+        finally:
+            self._queue.put(None)
+            self._channel.close(leave_spare=self._keep_warm, models=tuple(self._models))
+
+    def _submit(self, method: str, *args, **kwargs) -> Future:
+        """Queue a call of the worker's backend ``method`` and return its future."""
         future: Future = Future()
-        if raw:
-            call = fn
-        else:
-
-            def call(*a, **k):
-                return getattr(self._backend.result(), fn)(*a, **k)
-
-        self._queue.put((future, call, args, kwargs))
+        self._queue.put((future, method, args, kwargs))
         self._pending.append(future)
         return future
 
     def flush(self, timeout: float | None = None) -> None:
         """Wait until everything queued is written; raise the first tracking error."""
-        pending, self._pending = self._pending, []
         errors = []
-        for future in pending:
+        while self._pending:  # a call stays pending until it is written (Ctrl-C may come first)
             try:
-                future.result(timeout=timeout)
+                self._pending[0].result(timeout=timeout)
             except Exception as exc:
                 errors.append(exc)
+            self._pending.pop(0)
         if errors:
             exc = errors[0]
             if isinstance(exc, ExohuntError):
@@ -346,7 +360,7 @@ class MlflowTracker(Tracker):
 
     @property
     def experiment_id(self) -> str:
-        return self._backend.result().experiment_id
+        return self._opened.result()
 
     # -- the interface
     @contextlib.contextmanager
@@ -354,12 +368,12 @@ class MlflowTracker(Tracker):
         self._run_ids.append(self._submit("start_run", name, nested, tags))
         try:
             yield
-        except KeyboardInterrupt as exc:
-            self._submit("end_run", "KILLED", exc)
+        except KeyboardInterrupt:
+            self._submit("end_run", "KILLED", "interrupted (Ctrl-C)")
             self._finish(quiet=True)
             raise
         except BaseException as exc:
-            self._submit("end_run", "FAILED", exc)
+            self._submit("end_run", "FAILED", str(exc)[:5000], type(exc).__name__)
             self._finish(quiet=True)
             raise
         else:
@@ -378,6 +392,10 @@ class MlflowTracker(Tracker):
     def run_id(self) -> str | None:
         return self._run_ids[-1].result() if self._run_ids else None
 
+    def prepare_model_logging(self, model_name: str) -> None:
+        self._models.append(model_name)
+        self._submit("prepare_model_logging", model_name)
+
     def log_params(self, params: dict) -> None:
         self._submit("log_params", dict(params))
 
@@ -385,7 +403,7 @@ class MlflowTracker(Tracker):
         self._submit("log_metrics", dict(metrics), step, prefix)
 
     def log_history(self, history: dict[str, list[float]]) -> None:
-        self._submit("log_history", {k: list(v) for k, v in history.items()})
+        self._submit("log_history", {k: [float(x) for x in v] for k, v in history.items()})
 
     def set_tags(self, tags: dict) -> None:
         self._submit("set_tags", dict(tags))
@@ -394,14 +412,25 @@ class MlflowTracker(Tracker):
         self._submit("tag_run", run_id, dict(tags))
 
     def log_artifacts(self, paths: list[Path], artifact_path: str | None = None) -> None:
-        self._submit("log_artifacts", list(paths), artifact_path)
+        self._submit("log_artifacts", [str(p) for p in paths], artifact_path)
 
     def log_dataset(self, dataset, frame, context: str = "training") -> None:
-        self._submit("log_dataset", dataset, frame, context)
+        from exohunt.dataset import ARRAY_COLUMNS
 
-    def log_model(self, fitted, frame, model_name: str, metadata: dict) -> Future:
-        """Queue logging of the model; the returned future gives ``{"native", "servable"}`` URIs."""
-        return self._submit("log_model", fitted, frame, model_name, dict(metadata))
+        # the catalogue columns only: light curves stay in this process
+        table = frame.drop(columns=[c for c in ARRAY_COLUMNS if c in frame.columns])
+        labelled = dataset.labels is not None
+        if labelled:
+            table = table.assign(exohunt_label=dataset.labels)
+        self._submit("log_dataset", table, str(dataset.source), labelled, context)
+
+    def log_model(
+        self, fitted, frame, model_name: str, metadata: dict, model_file: Path | None = None
+    ) -> Future:
+        """Queue logging of the model; the returned future gives ``{"native", "servable"}`` URIs.
+        With ``model_file`` the worker reads the saved model instead of receiving a copy."""
+        model = str(model_file) if model_file is not None else fitted
+        return self._submit("log_model", model, frame.iloc[:5], model_name, dict(metadata))
 
     def register(self, model_uri: str, name: str, alias: str = "champion") -> str:
         """Register ``model_uri`` as a new version of ``name``, point ``alias`` at it, and return
@@ -409,31 +438,88 @@ class MlflowTracker(Tracker):
         return self._submit("register", model_uri, name, alias).result()
 
 
-class _MlflowBackend:
-    """The MLflow calls behind :class:`MlflowTracker`, made in its worker thread only (MLflow's
-    active-run stack is per thread)."""
+def _drain(requests: queue.Queue, channel) -> None:
+    """The background thread of an :class:`MlflowTracker`: make its calls in order."""
+    while True:
+        item = requests.get()
+        if item is None:
+            return
+        future, method, args, kwargs = item
+        if not future.set_running_or_notify_cancel():
+            continue
+        try:
+            future.set_result(channel.call(method, *args, **kwargs))
+        except BaseException as exc:  # handed to the caller through the future
+            future.set_exception(exc)
 
-    def __init__(self, uri: str, experiment_name: str):
+
+def warm_up(uri: str, models: tuple[str, ...] = ()) -> None:
+    """Import MLflow and what logging ``models`` needs, and open the store ``uri`` (creating its
+    schema once, safely): the start-up a warm spare does before any command arrives."""
+    import importlib
+
+    mlflow = _import_mlflow()
+    with _store_lock(uri):
+        mlflow.tracking.MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
+    for module in ("mlflow.pyfunc", "mlflow.models", "mlflow.sklearn", "mlflow.data", "joblib"):
+        importlib.import_module(module)
+    for model_name in models:
+        _import_for_model(model_name)
+
+
+def _import_for_model(model_name: str) -> None:
+    """Import what loading and logging a ``model_name`` model needs (torch alone is ~2 s)."""
+    import importlib
+
+    from exohunt.models import get_model
+
+    get_model(model_name).build()  # imports the estimator's module
+    extra = {
+        "xgboost": ("xgboost", "mlflow.xgboost"),
+        "nn": ("torch", "mlflow.pytorch"),
+        "cnn": ("torch", "mlflow.pytorch"),
+    }.get(model_name, ("mlflow.sklearn",))
+    for module in ("exohunt.train", "exohunt.predict", *extra):
+        importlib.import_module(module)
+
+
+class _MlflowBackend:
+    """The MLflow calls behind :class:`MlflowTracker`, made in its worker process
+    (:func:`exohunt.tracking_worker.serve`)."""
+
+    def __init__(self, uri: str, experiment_name: str, worker: str = "cold"):
         self._mlflow = _import_mlflow()
         self.experiment_id = prepare_store(uri, experiment_name)
         self._mlflow.set_tracking_uri(uri)
+        self._worker = worker
+        self.models: list[str] = []  # the models logged: the next spare gets ready for them
 
     def start_run(self, name: str, nested: bool, tags: dict | None) -> str:
         mlflow = self._mlflow
         nested = nested or mlflow.active_run() is not None
+        tags = (tags or {}) | {"exohunt.tracking_worker": self._worker}
         run = mlflow.start_run(
             run_name=name, experiment_id=self.experiment_id, nested=nested, tags=tags
         )
         return run.info.run_id
 
-    def end_run(self, status: str, error: BaseException | None = None) -> None:
-        if isinstance(error, KeyboardInterrupt):
-            self._mlflow.set_tag("exohunt.error", "interrupted (Ctrl-C)")
-        elif error is not None:
-            self._mlflow.set_tags(
-                {"exohunt.error": str(error)[:5000], "exohunt.error_type": type(error).__name__}
-            )
+    def end_run(self, status: str, error: str | None = None, error_type: str | None = None):
+        if error is not None:
+            tags = {"exohunt.error": error}
+            if error_type:
+                tags["exohunt.error_type"] = error_type
+            self._mlflow.set_tags(tags)
         self._mlflow.end_run(status=status)
+
+    def abandon(self) -> None:
+        """End the runs the training process left open (it died): FAILED, saying so."""
+        while self._mlflow.active_run() is not None:
+            self.end_run("FAILED", "the exohunt process ended before its run did")
+
+    def prepare_model_logging(self, model_name: str) -> None:
+        """Import what loading and logging this model will need, while it trains."""
+        _import_for_model(model_name)
+        self.models.append(model_name)
 
     def run_id(self) -> str | None:
         run = self._mlflow.active_run()
@@ -480,31 +566,41 @@ class _MlflowBackend:
         for key, value in tags.items():
             client.set_tag(run_id, key, str(value))
 
-    def log_artifacts(self, paths: list[Path], artifact_path: str | None = None) -> None:
+    def log_artifacts(self, paths: list[str], artifact_path: str | None = None) -> None:
         for path in paths:
             sub = artifact_path or ("plots" if Path(path).suffix == ".png" else None)
-            self._mlflow.log_artifact(str(path), artifact_path=sub)
+            self._mlflow.log_artifact(path, artifact_path=sub)
 
-    def log_dataset(self, dataset, frame, context: str = "training") -> None:
-        from exohunt.dataset import ARRAY_COLUMNS
-
-        table = frame.drop(columns=[c for c in ARRAY_COLUMNS if c in frame.columns])
-        if dataset.labels is not None:
-            table = table.assign(exohunt_label=dataset.labels)
+    def log_dataset(self, table, source: str, labelled: bool, context: str = "training") -> None:
         with _quiet_mlflow_hints():
             ds = self._mlflow.data.from_pandas(
                 table,
-                source=str(dataset.source),
-                name=Path(str(dataset.source)).name,
-                targets="exohunt_label" if dataset.labels is not None else None,
+                source=source,
+                name=Path(source).name,
+                targets="exohunt_label" if labelled else None,
             )
             self._mlflow.log_input(ds, context=context)
 
     def log_model(self, fitted, frame, model_name: str, metadata: dict) -> dict:
+        """``fitted``: a FittedModel, or the path of its saved model.joblib."""
+        model_file = None
+        if isinstance(fitted, str):
+            import joblib
+
+            from exohunt.train import FittedModel
+
+            model_file = fitted
+            fitted = FittedModel(
+                model=joblib.load(model_file),
+                threshold=metadata["threshold"],
+                feature_names=metadata["feature_names"],
+            )
         with _quiet_mlflow_hints():
             uris = {
                 "native": _log_native(self._mlflow, fitted, frame, model_name),
-                "servable": _log_servable(self._mlflow, fitted.model, frame, model_name, metadata),
+                "servable": _log_servable(
+                    self._mlflow, fitted.model, frame, model_name, metadata, model_file
+                ),
             }
         self._mlflow.set_tag("exohunt.servable_model_uri", uris["servable"])
         return uris
@@ -604,12 +700,14 @@ def _log_native(mlflow, fitted, frame, model_name: str) -> str:
         module.eval()
         with torch.no_grad():
             output = module(torch.from_numpy(X)).numpy()
+        # pickle, not the default torch.export (pt2): export traces the network, 0.6-3 s
         info = mlflow.pytorch.log_model(
             module,
             name=NATIVE_MODEL,
             input_example=X,
             signature=infer_signature(X, output),
             pip_requirements=_requirements("torch"),
+            serialization_format="pickle",  # (its **kwargs go to torch.save: no validate flag)
         )
     elif hasattr(estimator, "model_") and model_name == "xgboost":
         booster = estimator.model_
@@ -639,12 +737,15 @@ def _servable_signature(example, output):
     row with ``koi_period`` is accepted where the model reads ``orbital_period``)."""
     from mlflow.models import ModelSignature, infer_signature
     from mlflow.types import ColSpec, Schema
+    from mlflow.types.schema import AnyType
 
-    from exohunt.io.columns import ALIASES
+    from exohunt.io.columns import ALIASES, STAR_ID_COLUMNS
 
     specs, seen = [], set()
     for column in example.columns:
         kind = "string" if example[column].dtype == object else "double"
+        if column in STAR_ID_COLUMNS:
+            kind = AnyType()  # a number in one catalogue (kepid), text in another
         for name in (column, *ALIASES.get(column, ())):
             if name not in seen:
                 seen.add(name)
@@ -692,22 +793,26 @@ def _package_copy(tmp: Path) -> str:
 _EXTRA_REQUIREMENTS = {"xgboost": ("xgboost",), "nn": ("torch",), "cnn": ("torch",)}
 
 
-def _log_servable(mlflow, model, frame, model_name: str, metadata: dict) -> str:
-    """The whole fitted model as one pyfunc that takes raw rows and returns probability + label."""
+def _log_servable(
+    mlflow, model, frame, model_name: str, metadata: dict, model_file: str | None = None
+) -> str:
+    """The whole fitted model as one pyfunc that takes raw rows and returns probability + label.
+    ``model_file``: the model already saved with joblib (else it is saved here)."""
     import joblib
 
     from exohunt.predict import raw_input_example, score_raw
 
     example = raw_input_example(model, frame.iloc[:5])
     with tempfile.TemporaryDirectory() as tmp:
-        model_path = Path(tmp) / "model.joblib"
-        joblib.dump(model, model_path)
+        if model_file is None:
+            model_file = str(Path(tmp) / "model.joblib")
+            joblib.dump(model, model_file)
         meta_path = Path(tmp) / "model_metadata.json"
         meta_path.write_text(json.dumps(metadata, indent=2, default=str))
         info = mlflow.pyfunc.log_model(
             name=SERVABLE_MODEL,
             python_model=_servable_model_class()(),
-            artifacts={"model": str(model_path), "metadata": str(meta_path)},
+            artifacts={"model": model_file, "metadata": str(meta_path)},
             code_paths=[_package_copy(Path(tmp))],
             input_example=example,
             signature=_servable_signature(example, score_raw(model, example)),

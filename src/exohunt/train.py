@@ -271,6 +271,7 @@ def train(
     with tracker.run(run_name):
         started = time.perf_counter()
         tracker.set_tags({"exohunt_version": __version__, "data_format": dataset.format})
+        tracker.prepare_model_logging(config.model)
         y = rows.labels.astype(int)
         train_idx, test_idx = split_by_star(y, rows.groups, config.test_size, config.random_state)
         train_rows, test_rows = rows.take(train_idx), rows.take(test_idx)
@@ -321,7 +322,9 @@ def train(
         tracker.log_metrics(_scalars(metrics))
         tracker.log_metrics(_scalars(fitted.val_metrics), prefix="val_")
         # queued first: the tracker writes the model while the plots are drawn
-        model_uris = tracker.log_model(fitted, test_rows.to_frame(), config.model, metadata)
+        model_uris = tracker.log_model(
+            fitted, test_rows.to_frame(), config.model, metadata, output_dir / MODEL_FILE
+        )
         plots = save_plots(
             y[test_idx],
             test_proba,

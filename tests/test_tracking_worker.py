@@ -1,0 +1,161 @@
+"""The MLflow worker processes: warm spares between commands, and runs left open by a dead command."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from exohunt.tracking_worker import spare_path
+
+
+def _runs(uri: str):
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(uri)
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    return client.search_runs(experiments, order_by=["attributes.start_time ASC"])
+
+
+def _wait(condition, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.2)
+    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def _spares(folder: Path) -> dict[int, str]:
+    """The spare processes whose socket lives in ``folder``: pid -> command line."""
+    found = {}
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if "serve_spare" in cmdline and str(folder) in cmdline:
+            found[int(proc.name)] = cmdline
+    return found
+
+
+def _spare_cmdlines(folder: Path) -> list[str]:
+    return list(_spares(folder).values())
+
+
+def _kill_spares(folder: Path) -> None:
+    for pid in _spares(folder):
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except OSError:
+            pass
+
+
+@pytest.fixture
+def spares(monkeypatch):
+    """Spares on, their sockets in a private runtime folder (short: socket paths are limited to
+    107 bytes); stopped after the test."""
+    import shutil
+    import tempfile
+
+    runtime = Path(tempfile.mkdtemp(prefix="eh", dir="/tmp"))
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
+    monkeypatch.setenv("EXOHUNT_TRACKING_SPARE", "1")
+    monkeypatch.setenv("EXOHUNT_SPARE_IDLE_SECONDS", "120")
+    yield runtime
+    _kill_spares(runtime)
+    shutil.rmtree(runtime, ignore_errors=True)
+
+
+def _train(koi_subset: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "exohunt.cli", "-q", "train", str(koi_subset), "--model", "xgboost"]
+        + ["--output", str(out), *extra],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_a_command_leaves_a_warm_spare_that_the_next_command_uses(
+    spares, store, koi_subset, tmp_path
+):
+    first = _train(koi_subset, tmp_path / "a")
+    assert first.returncode == 0, first.stderr
+    socket_path = spare_path(store)
+    assert socket_path.parent.parent == spares
+    _wait(socket_path.exists, 120, "the spare's socket")
+
+    second = _train(koi_subset, tmp_path / "b")
+    assert second.returncode == 0, second.stderr
+    runs = _runs(store)
+    assert [r.data.tags["exohunt.tracking_worker"] for r in runs] == ["cold", "warm"]
+    assert {r.info.status for r in runs} == {"FINISHED"}
+    warm = runs[1]
+    assert warm.data.params["model_type"] == "xgboost"
+    assert warm.data.tags["git_commit"]  # the spare tags from the command's folder
+    assert len(warm.inputs.dataset_inputs) == 1
+    # the warm run is as complete as the cold one: same metrics, same artifacts
+    assert set(warm.data.metrics) == set(runs[0].data.metrics)
+
+    # the spare that served leaves another one behind
+    _wait(socket_path.exists, 120, "the next spare")
+
+
+def test_an_idle_spare_exits(spares, store, monkeypatch):
+    from exohunt.tracking_worker import start_spare
+
+    monkeypatch.setenv("EXOHUNT_SPARE_IDLE_SECONDS", "1")  # read by the spare process at start
+    path = spare_path(store)
+    start_spare(store, path)
+    _wait(path.exists, 120, "the spare's socket")
+    # the store's URI (which may hold a password) is not on the spare's command line
+    cmdlines = _spare_cmdlines(spares)
+    assert cmdlines and all(store not in c for c in cmdlines)
+    _wait(lambda: not path.exists(), 60, "the idle spare to go")
+
+
+def test_spares_are_keyed_by_store_and_settings(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_RUNTIME_DIR", "/tmp")
+    a = spare_path("sqlite:////x/mlflow.db")
+    assert a == spare_path("sqlite:////x/mlflow.db")
+    assert a != spare_path("sqlite:////y/mlflow.db")
+    monkeypatch.setenv("MLFLOW_S3_ENDPOINT_URL", "http://127.0.0.1:9000")
+    assert a != spare_path("sqlite:////x/mlflow.db")
+    assert oct(a.parent.stat().st_mode & 0o777) == "0o700"
+
+
+def test_a_killed_command_leaves_its_run_failed_not_running(store, tmp_path):
+    from exohunt.tracking import prepare_store
+
+    prepare_store(store, "exoplanet-detection")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "exohunt.cli", "-q", "train", "--model", "nn", "--cv", "10"]
+        + ["--output", str(tmp_path / "o")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait(
+            lambda: (runs := _runs(store)) and runs[0].inputs.dataset_inputs,
+            180,
+            "the run to start",
+        )
+        assert process.poll() is None, "training ended before it could be killed"
+    finally:
+        process.kill()  # no chance to clean up: the worker must notice
+        process.wait()
+    run = _wait(
+        lambda: next((r for r in _runs(store) if r.info.status != "RUNNING"), None),
+        60,
+        "the worker to close the run",
+    )
+    assert run.info.status == "FAILED"
+    assert "ended before its run did" in run.data.tags["exohunt.error"]
+    assert len(run.inputs.dataset_inputs) == 1  # what was logged stays
