@@ -140,7 +140,9 @@ def test_an_all_nan_column_is_dropped_with_a_warning(capsys, tmp_path):
     assert code == 0, err
     assert "warning: feature column 'stellar_temp' is empty in the training rows; dropped" in err
     meta = json.loads((tmp_path / "o" / "model_metadata.json").read_text())
-    assert meta["feature_names"] == ["orbital_period", "planet_radius"]
+    # and the star context: candidates per star (no star has two, so no sibling offsets)
+    assert meta["feature_names"] == ["orbital_period", "planet_radius", "candidates_on_star"]
+    assert "sibling_period_offset" not in err
 
 
 def test_predict_writes_ids_probability_and_label(capsys, tmp_path, rf_model, shared_data):

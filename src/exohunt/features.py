@@ -19,6 +19,7 @@ from sklearn.utils.validation import check_is_fitted
 from exohunt.bls import DEFAULT_DURATIONS_HOURS, DEFAULT_MIN_PERIOD, DEFAULT_N_PERIODS
 from exohunt.dataset import ARRAY_COLUMNS
 from exohunt.errors import ModelError
+from exohunt.io.context import CONTEXT_COLUMNS
 from exohunt.lightcurve import (
     FLUX_STATISTICS,
     TRANSIT_FEATURES,
@@ -93,7 +94,11 @@ NON_FEATURE_COLUMNS_BY_FORMAT = {
     "k2": (
         *("*err", "*err1", "*err2", "*errlim", "*lim", "pl_radj", "pl_controv_flag"),
         *("ttv_flag", "pl_orbeccen", "pl_orbsmax", "pl_insol", "pl_eqt"),  # derived on confirmation
+        "candidates_on_star",  # like sy_pnum: confirmed systems are listed whole
     ),
+    # The TESS Triage metadata's Sectors records the TCE search and labelling batch a row came
+    # from: batch "5" holds no junk at all and is 52% PC (2% elsewhere).
+    "views": ("Sectors",),
 }
 
 
@@ -134,7 +139,9 @@ class CatalogueFeatures(TransformerMixin, BaseEstimator):
             if values is None:
                 continue
             if np.isnan(values).all():
-                log.warning("feature column '%s' is empty in the training rows; dropped", column)
+                # the star context is derived, not the user's: no stars with siblings, no news
+                report = log.debug if column in CONTEXT_COLUMNS else log.warning
+                report("feature column '%s' is empty in the training rows; dropped", column)
                 continue
             columns.append(column)
         self.columns_ = columns
@@ -408,15 +415,20 @@ def _require_columns(X: pd.DataFrame, columns: list[str]) -> None:
 
 
 def make_features(frame: pd.DataFrame, exclude: tuple[str, ...] = (), flux_features: bool = True):
-    """The feature step for a training frame: catalogue columns, plus light-curve and view
-    features when the frame has them (:class:`TransitFeatures` for a ``flux`` column, unless
+    """The feature step for a training frame: catalogue columns and the physical ratios between
+    them (:class:`~exohunt.physics.CatalogueRatios`), plus light-curve and view features when the
+    frame has them (:class:`TransitFeatures` for a ``flux`` column, unless
     ``flux_features`` is off).
 
     Returns an unfitted :class:`~sklearn.pipeline.FeatureUnion`.
     """
     from sklearn.pipeline import FeatureUnion
 
+    from exohunt.physics import CatalogueRatios
+
     parts = [("catalogue", CatalogueFeatures(exclude=tuple(exclude)))]
+    if CatalogueRatios(exclude=tuple(exclude)).fit(frame).ratios_:
+        parts.append(("ratios", CatalogueRatios(exclude=tuple(exclude))))
     if flux_features and "flux" in frame.columns:
         parts.append(("flux", TransitFeatures()))
     if "global_view" in frame.columns and "local_view" in frame.columns:

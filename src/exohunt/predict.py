@@ -102,13 +102,19 @@ def evaluate(loaded: LoadedModel, dataset: Dataset) -> dict:
 
 # --------------------------------------------------------------------------- raw rows (serving)
 def prepare_raw_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    """Raw input rows as the model takes them: aliases renamed to canonical columns, and array
-    cells written as text (``"[1.0, 0.99, ...]"``, as in a CSV) parsed into arrays."""
+    """Raw input rows as the model takes them: aliases renamed to canonical columns, the star
+    context of :mod:`exohunt.io.context` added from these rows if absent (each row its own star
+    without a star id column), and array cells written as text (``"[1.0, 0.99, ...]"``, as in a
+    CSV) parsed into arrays."""
     from exohunt.dataset import ARRAY_COLUMNS
-    from exohunt.io.columns import canonicalize
+    from exohunt.io.columns import STAR_ID_COLUMNS, canonicalize, id_strings
+    from exohunt.io.context import CONTEXT_COLUMNS, add_star_context
     from exohunt.io.flux_csv import parse_cells
 
     frame = canonicalize(frame.reset_index(drop=True))
+    if any(c not in frame.columns for c in CONTEXT_COLUMNS):  # rows not read by exohunt's readers
+        star = next((c for c in STAR_ID_COLUMNS if c in frame.columns), None)
+        frame = add_star_context(frame, None if star is None else id_strings(frame[star]))
     for column in ARRAY_COLUMNS:
         if column in frame.columns and frame[column].map(lambda v: isinstance(v, str)).any():
             parsed = parse_cells(frame[column], column, "the input rows")
@@ -134,21 +140,30 @@ def required_columns(model) -> list[str]:
     for _, part in features.transformer_list:
         columns += list(getattr(part, "columns_", []))
         columns += [c for c in getattr(part, "input_columns", ())]
-    return columns
+    return list(dict.fromkeys(columns))
 
 
 def raw_input_example(model, frame: pd.DataFrame) -> pd.DataFrame:
-    """A few rows in the form a CSV gives them: the needed columns, numbers as float64 and
-    arrays as JSON-style text. Used as the servable model's input example and signature."""
+    """A few rows in the form a CSV gives them: the needed columns (with the star id, period and
+    epoch the star context is computed from), numbers as float64, star ids as text and arrays as
+    JSON-style text. Used as the servable model's input example and signature."""
     from exohunt.dataset import ARRAY_COLUMNS
+    from exohunt.io.columns import STAR_ID_COLUMNS, id_strings
+    from exohunt.io.context import CONTEXT_COLUMNS
 
+    columns = required_columns(model)
+    if any(c in CONTEXT_COLUMNS for c in columns):  # what the star context is computed from
+        star = [c for c in STAR_ID_COLUMNS if c in frame.columns][:1]
+        columns += [c for c in (*star, "orbital_period", "transit_epoch") if c in frame.columns]
     example = pd.DataFrame(index=range(len(frame)))
-    for column in required_columns(model):
+    for column in dict.fromkeys(columns):
         values = frame[column].reset_index(drop=True)
         if column in ARRAY_COLUMNS:
             example[column] = values.map(
                 lambda a: "[" + ", ".join(f"{v:.7g}" for v in np.asarray(a, dtype=float)) + "]"
             )
+        elif column in STAR_ID_COLUMNS:
+            example[column] = id_strings(values)
         else:
             example[column] = pd.to_numeric(values, errors="coerce").astype("float64")
     return example

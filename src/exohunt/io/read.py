@@ -20,6 +20,7 @@ from exohunt.io.columns import (
     is_known_column,
     list_columns,
 )
+from exohunt.io.context import with_star_context
 from exohunt.io.flux_csv import read_catalogue_csv, read_flux_csv
 from exohunt.io.kaggle import is_kaggle, read_kaggle
 from exohunt.io.lightcurves import read_folder, read_lightcurves
@@ -97,6 +98,7 @@ def read_dataset(
     dataset = _read(path, detected, label_column, labels)
     if join is not None:
         dataset = join_table(dataset, join)
+    dataset = with_star_context(dataset)  # catalogue tables: each signal among its star's others
     if positive_labels or negative_labels:
         dataset = _override_labels(dataset, _split(positive_labels), _split(negative_labels))
     return dataset
