@@ -202,3 +202,17 @@ def test_preparation_never_crashes_on_random_arrays(time, scale):
     if t.size:
         view = lc.global_view(t, f, 1.7, float(t[0]))
         assert view.shape == (201,)
+
+
+def test_transit_shape_tells_a_flat_bottom_from_a_v():
+    from exohunt.lightcurve import transit_shape
+
+    t = np.arange(0, 60, 0.02)
+    period, epoch, duration = 5.0, 1.0, 0.3
+    offset = np.abs(np.mod(t - epoch + period / 2, period) - period / 2)
+    inside = offset < duration / 2
+    box = np.where(inside, 0.99, 1.0)
+    vee = np.where(inside, 1 - 0.01 * (1 - 2 * offset / duration), 1.0)
+    assert transit_shape(t, box, period, epoch, duration) == pytest.approx(1.0, abs=0.02)
+    assert transit_shape(t, vee, period, epoch, duration) == pytest.approx(1 / 3, abs=0.05)
+    assert np.isnan(transit_shape(t, np.ones_like(t), period, epoch, duration))  # no dip

@@ -20,7 +20,7 @@ from exohunt.bls import DEFAULT_DURATIONS_HOURS, DEFAULT_MIN_PERIOD, DEFAULT_N_P
 from exohunt.dataset import ARRAY_COLUMNS
 from exohunt.errors import ModelError
 from exohunt.io.context import CONTEXT_COLUMNS
-from exohunt.lightcurve import (
+from exohunt.lightcurve_features import (
     FLUX_STATISTICS,
     TRANSIT_FEATURES,
     flux_statistics,
@@ -210,14 +210,14 @@ class TransitFeatures(TransformerMixin, BaseEstimator):
     """Transit-search features of the ``flux`` column: a BLS search, or a fold on the catalogue's
     period, plus the ten :data:`FLUX_STATISTICS` of the raw flux.
 
-    Per light curve (:func:`exohunt.lightcurve.transit_features`): drop NaN cadences, sort and
+    Per light curve (:func:`exohunt.lightcurve_features.transit_features`): drop NaN cadences, sort and
     de-duplicate (:func:`exohunt.lightcurve.clean`); divide by the median; divide by a sliding
     biweight trend; drop upward 3-sigma outliers; then either fold on the row's catalogue
     ``orbital_period`` (days), ``transit_epoch`` and ``transit_duration`` (hours), when all three
     are finite and the frame has ``time``, or run :func:`exohunt.bls.bls_search` over periods
     from ``min_period`` to a third of the baseline. Time comes from the ``time`` column (days,
     BKJD/BTJD); without it, cadences are assumed evenly spaced at Kepler long cadence (29.4 min).
-    Feature names and units are in :data:`exohunt.lightcurve.TRANSIT_FEATURES`; ``bls_epoch`` is
+    Feature names and units are in :data:`exohunt.lightcurve_features.TRANSIT_FEATURES`; ``bls_epoch`` is
     an absolute time, like the catalogue's ``transit_epoch``.
 
     Light curves that cannot be searched (fewer than ``min_points`` usable cadences, constant
