@@ -54,12 +54,16 @@ import numpy as np
 import pandas as pd
 
 from exohunt.errors import ConfigError, optional_import
+from exohunt.simulate_noise import (
+    LONG_CADENCE_MINUTES,
+    draw_stars,
+    loguniform,
+    stellar_noise,
+)
 
 log = logging.getLogger(__name__)
 
 FORMATS = ("flux-csv", "kaggle")
-LONG_CADENCE_MINUTES = 29.4244
-EXPOSURE_SECONDS = 1625.3  # 270 frames of 6.02 s in one Kepler long cadence
 #: a/R* of a one-day circular orbit around a star of solar density (Kepler's third law).
 A_RS_ONE_DAY = (6.674e-8 * 1.41 * 86400.0**2 / (3 * np.pi)) ** (1 / 3)
 SUPERSAMPLE = 5
@@ -108,13 +112,13 @@ def simulate(
     kinds = rng.permutation(
         np.repeat(["planet", "eb", "none"], [n_planet, n_eb, n - n_planet - n_eb])
     )
-    stars = _draw_stars(rng, n)
+    stars = draw_stars(rng, n)
     star_rows = stars.to_dict("records")
     flux = np.empty((n, n_points))
     records = []
     for start in range(0, n, _BLOCK):
         stop = min(start + _BLOCK, n)
-        noise, variability, observed, counts = _noise(rng, time, stars.iloc[start:stop])
+        noise, variability, observed, counts = stellar_noise(rng, time, stars.iloc[start:stop])
         for j, i in enumerate(range(start, stop)):
             params = {"kind": kinds[i], **counts[j]}
             signal = np.ones(n_points)
@@ -221,150 +225,6 @@ def _import_batman():
     return optional_import("batman", "exohunt simulate", extra="sim", package="batman-package")
 
 
-# --------------------------------------------------------------------------- stars and noise
-def _loguniform(rng, low, high, size=None):
-    return np.exp(rng.uniform(np.log(low), np.log(high), size))
-
-
-def _draw_stars(rng, n: int) -> pd.DataFrame:
-    """Brightness, noise and rotation of ``n`` Sun-like Kepler dwarfs (see the module docstring)."""
-    flux_median = _loguniform(rng, 3e3, 3e5, n)
-    photon = 1 / (flux_median * EXPOSURE_SECONDS)
-    read = (rng.uniform(1.5, 3.0, n) / flux_median) ** 2  # read noise and background, e-/s
-    white = np.sqrt(photon + read + (rng.uniform(10, 40, n) * 1e-6) ** 2)
-    red = _loguniform(rng, 10e-6, 50e-6, n)
-    rotation = np.clip(10 ** rng.normal(np.log10(12.0), 0.3, n), 1.0, 30.0)
-    spots = np.minimum(_loguniform(rng, 20.0, 2000.0, n) * np.sqrt(12.0 / rotation), 1e4)
-    return pd.DataFrame(
-        {
-            "noise_ppm": np.hypot(white, red) * 1e6,
-            "white_noise_ppm": white * 1e6,
-            "red_noise_ppm": red * 1e6,
-            "red_noise_hours": _loguniform(rng, 0.5, 6.0, n),
-            "rotation_period": rotation,
-            "spot_ppm": spots,
-            "flux_median": flux_median,
-        }
-    )
-
-
-def _ar1(rng, n_steps: int, phi: np.ndarray) -> np.ndarray:
-    """Stationary unit-variance AR(1) series, one per entry of ``phi``: shape (len(phi), n_steps)."""
-    shocks = rng.standard_normal((n_steps, phi.size))
-    scale = np.sqrt(1 - phi**2)
-    out = np.empty_like(shocks)
-    out[0] = shocks[0]
-    for step in range(1, n_steps):
-        out[step] = phi * out[step - 1] + scale * shocks[step]
-    return out.T
-
-
-def _noise(rng, time: np.ndarray, stars: pd.DataFrame):
-    """Additive noise, multiplicative variability, observed-cadence mask and per-star counts."""
-    n, cadence = len(stars), time[1] - time[0]
-    white = stars["white_noise_ppm"].to_numpy()[:, None] * 1e-6
-    red = stars["red_noise_ppm"].to_numpy()[:, None] * 1e-6
-    phi = np.exp(-cadence * 24 / stars["red_noise_hours"].to_numpy())
-    noise = white * rng.standard_normal((n, time.size)) + red * _ar1(rng, time.size, phi)
-    variability = _spots(rng, time, stars) + _drift(rng, time, n)
-    observed = np.ones((n, time.size), dtype=bool)
-    sigma = stars["noise_ppm"].to_numpy() * 1e-6
-    counts = []
-    for i in range(n):
-        variability[i] += _gaps(rng, time, observed[i])
-        events, n_outliers, n_flares = _outliers_and_flares(rng, time, sigma[i])
-        noise[i] += events
-        counts.append(
-            {
-                "n_gap_cadences": int((~observed[i]).sum()),
-                "n_outliers": n_outliers,
-                "n_flares": n_flares,
-            }
-        )
-    return noise, variability, observed, counts
-
-
-def _spots(rng, time: np.ndarray, stars: pd.DataFrame) -> np.ndarray:
-    """Quasi-periodic spot modulation: two harmonics of the rotation period whose quadratures
-    evolve smoothly over the spot lifetime, scaled to each star's ``spot_ppm`` rms."""
-    n, step = len(stars), 0.25
-    period = stars["rotation_period"].to_numpy()[:, None]
-    lifetime = np.repeat(period[:, 0] * rng.uniform(1, 4, n), 4)
-    grid = step * np.arange(int(np.ceil((time[-1] - time[0]) / step)) + 2)
-    quadratures = _smooth_series(rng, grid, lifetime) @ _interpolation_matrix(time, step, grid.size)
-    wander = np.asarray(quadratures).reshape(n, 4, time.size)
-    angle = 2 * np.pi * (time - time[0]) / period + rng.uniform(0, 2 * np.pi, (n, 1))
-    second = rng.uniform(0.1, 0.5, (n, 1))
-    cos, sin = np.cos(angle), np.sin(angle)
-    spots = wander[:, 0] * cos + wander[:, 1] * sin
-    spots += second * (wander[:, 2] * (2 * cos**2 - 1) + wander[:, 3] * (2 * sin * cos))
-    rms = stars["spot_ppm"].to_numpy()[:, None] * 1e-6
-    return spots * rms / spots.std(axis=1, keepdims=True)
-
-
-def _smooth_series(rng, grid: np.ndarray, length: np.ndarray, terms: int = 8) -> np.ndarray:
-    """Smooth random series on ``grid``, one per entry of ``length`` (days): random Fourier
-    features of a squared-exponential kernel, so they vary over ``length`` and not faster.
-    Unlike an AR(1), they add no power on transit timescales."""
-    omega = rng.standard_normal((length.size, terms, 1)) / length[:, None, None]
-    phase = rng.uniform(0, 2 * np.pi, (length.size, terms, 1))
-    return np.sqrt(2 / terms) * np.cos(omega * grid + phase).sum(axis=1)
-
-
-def _interpolation_matrix(time: np.ndarray, step: float, coarse: int):
-    """Sparse (coarse, len(time)) matrix that linearly interpolates a grid of spacing ``step``."""
-    from scipy import sparse
-
-    position = (time - time[0]) / step
-    left, weight = position.astype(int), position % 1
-    columns = np.arange(time.size)
-    return sparse.csc_array(
-        (np.r_[1 - weight, weight], (np.r_[left, left + 1], np.r_[columns, columns])),
-        shape=(coarse, time.size),
-    )
-
-
-def _drift(rng, time: np.ndarray, n: int) -> np.ndarray:
-    """Slow residual systematics: a linear and a quadratic term of ~100 ppm over the baseline."""
-    x = 2 * (time - time[0]) / (time[-1] - time[0]) - 1
-    linear, quadratic = rng.normal(0, 1e-4, (2, n, 1))
-    return linear * x + quadratic * (x**2 - 1 / 3)
-
-
-def _gaps(rng, time: np.ndarray, observed: np.ndarray) -> np.ndarray:
-    """Mark gap cadences unobserved (in place); return the thermal ramps that follow the gaps."""
-    span, ramp = time[-1] - time[0], np.zeros(time.size)
-    gaps = []
-    if rng.random() < 0.9:  # the monthly data downlink
-        gaps.append((time[0] + span * rng.uniform(0.42, 0.55), rng.uniform(0.5, 1.5)))
-    if rng.random() < 0.2:  # a safe mode or a lost downlink
-        gaps.append((time[0] + span * rng.uniform(0, 0.95), rng.uniform(0.5, 3.0)))
-    for start, length in gaps:
-        end = start + length
-        observed &= ~((time >= start) & (time < end))
-        after = time >= end
-        amplitude = rng.choice([-1.0, 1.0]) * _loguniform(rng, 2e-5, 5e-4)
-        ramp[after] += amplitude * np.exp(-(time[after] - end) / rng.uniform(0.2, 1.0))
-    dumps = time[0] + rng.uniform(0, 3.0) + np.arange(0, span, 3.0)  # momentum dumps
-    observed[np.searchsorted(time, dumps[dumps < time[-1]])] = False
-    return ramp
-
-
-def _outliers_and_flares(rng, time: np.ndarray, sigma: float) -> tuple[np.ndarray, int, int]:
-    """Single-cadence outliers (70% positive, 3-8 sigma) and, for 15% of stars, 1-4 flares."""
-    out = np.zeros(time.size)
-    n_outliers = int(rng.poisson(1.5))
-    where = rng.integers(0, time.size, n_outliers)
-    sign = np.where(rng.random(n_outliers) < 0.7, 1.0, -1.0)
-    out[where] += sign * rng.uniform(3, 8, n_outliers) * sigma
-    n_flares = min(1 + int(rng.poisson(1.0)), 4) if rng.random() < 0.15 else 0
-    for _ in range(n_flares):
-        after = time >= rng.uniform(time[0], time[-1])
-        decay = (time[after] - time[after][0]) / _loguniform(rng, 0.01, 0.1)
-        out[after] += _loguniform(rng, 3e-4, 1e-2) * np.exp(-decay)
-    return out, n_outliers, n_flares
-
-
 # --------------------------------------------------------------------------- transits and eclipses
 def _geometry(period, density, impact, rp_rs, mass_ratio=0.0) -> dict:
     """a/R*, inclination (degrees) and duration (first to fourth contact, days) of a circular
@@ -405,7 +265,7 @@ def _eclipse(batman, time, period, epoch, rp_rs, geometry, u, secondary=False):
 def _orbit(rng, time: np.ndarray, observed: np.ndarray, period_range) -> tuple[float, float]:
     """Period and epoch (days) with at least two transit centres on observed cadences."""
     for _ in range(20):
-        period = float(_loguniform(rng, *period_range))
+        period = float(loguniform(rng, *period_range))
         epoch = float(time[0] + rng.uniform(0, period))
         centres = np.arange(epoch, time[-1], period)
         if observed[np.searchsorted(time, centres).clip(max=time.size - 1)].sum() >= 2:
@@ -451,7 +311,7 @@ def _limb_darkening(rng) -> tuple[float, float]:
 def _planet(rng, batman, time, observed, star: dict, snr_range, period_range):
     """A transit whose radius ratio is tuned (three passes) to a log-uniform target SNR."""
     impact, u = float(rng.uniform(0, 0.9)), _limb_darkening(rng)
-    density, target = _loguniform(rng, 0.3, 2.0), _loguniform(rng, *snr_range)
+    density, target = loguniform(rng, 0.3, 2.0), loguniform(rng, *snr_range)
     period, epoch = _orbit(rng, time, observed, period_range)
     sigma, rp_rs = star["noise_ppm"] * 1e-6, 0.02
     for attempt in range(3):
@@ -471,14 +331,14 @@ def _eclipsing_binary(rng, batman, time, observed, star: dict, period_range):
     """Diluted primary eclipse, secondary eclipse at phase 0.5, and ellipsoidal modulation."""
     rp_rs, mass_ratio = float(rng.uniform(0.2, 0.9)), float(rng.uniform(0.3, 1.0))
     impact, u = float(rng.uniform(0, 0.95 * (1 + rp_rs))), _limb_darkening(rng)
-    density = _loguniform(rng, 0.3, 2.0)
+    density = loguniform(rng, 0.3, 2.0)
     period, epoch = _orbit(rng, time, observed, period_range)
     geometry = _geometry(period, density, impact, rp_rs, mass_ratio)
     primary, raw_depth = _eclipse(batman, time, period, epoch, rp_rs, geometry, u)
-    depth = min(float(_loguniform(rng, 1e-3, 0.3)), raw_depth)
+    depth = min(float(loguniform(rng, 1e-3, 0.3)), raw_depth)
     dilution = depth / raw_depth  # light of the companion and of other stars in the aperture
     twin = rng.random() < 0.5
-    ratio = float(rng.uniform(0.3, 1.0) if twin else _loguniform(rng, 0.01, 0.3))
+    ratio = float(rng.uniform(0.3, 1.0) if twin else loguniform(rng, 0.01, 0.3))
     occulted, occulted_mid = _eclipse(batman, time, period, epoch, rp_rs, geometry, u, True)
     secondary = occulted / occulted_mid if occulted_mid > 0 else occulted
     inc = np.radians(geometry["inc"])
