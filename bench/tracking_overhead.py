@@ -4,7 +4,7 @@ Each configuration runs as a fresh process (what a user runs), several times, al
 one SQLite store that already exists (the first-ever run also creates the schema: reported apart).
 
 * **warm**: the usual case from the second command on. Each tracked command finds the warm MLflow
-  worker left by the one before (exohunt.tracking_worker). The script waits until that spare is
+  worker left by the one before (exohunt.tracking.worker). The script waits until that spare is
   ready before it starts the next timed command, so that no timed command shares the CPU with a
   spare's start-up.
 * **cold**: `EXOHUNT_TRACKING_SPARE=0`: every command starts its own worker, which imports MLflow
@@ -46,7 +46,7 @@ def run(args: list[str], cwd: Path, env: dict) -> float:
 
 def spare_socket(uri: str, env: dict) -> Path:
     """Where the commands' warm spare listens (its key depends on the environment)."""
-    from exohunt.tracking_worker import spare_path
+    from exohunt.tracking.worker import spare_path
 
     saved = dict(os.environ)
     os.environ.clear()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-# No warm MLflow spares (exohunt.tracking_worker) outliving the tests: one per test store would
+# No warm MLflow spares (exohunt.tracking.worker) outliving the tests: one per test store would
 # pile up. tests/test_tracking_worker.py turns them on where it tests them.
 os.environ["EXOHUNT_TRACKING_SPARE"] = "0"
 

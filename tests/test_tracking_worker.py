@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from exohunt.tracking_worker import spare_path
+from exohunt.tracking.worker import spare_path
 
 
 def _runs(uri: str):
@@ -95,7 +95,7 @@ def test_a_command_leaves_a_warm_spare_that_the_next_command_uses(
     second = _train(koi_subset, tmp_path / "b")
     assert second.returncode == 0, second.stderr
     runs = _runs(store)
-    assert [r.data.tags["exohunt.tracking_worker"] for r in runs] == ["cold", "warm"]
+    assert [r.data.tags["exohunt.tracking.worker"] for r in runs] == ["cold", "warm"]
     assert {r.info.status for r in runs} == {"FINISHED"}
     warm = runs[1]
     assert warm.data.params["model_type"] == "xgboost"
@@ -109,7 +109,7 @@ def test_a_command_leaves_a_warm_spare_that_the_next_command_uses(
 
 
 def test_an_idle_spare_exits(spares, store, monkeypatch):
-    from exohunt.tracking_worker import start_spare
+    from exohunt.tracking.worker import start_spare
 
     monkeypatch.setenv("EXOHUNT_SPARE_IDLE_SECONDS", "1")  # read by the spare process at start
     path = spare_path(store)

@@ -294,7 +294,7 @@ def _train_config(args, dataset: str | None):
 def _tracker(args):
     from exohunt.tracking import make_tracker
 
-    # keep_warm: a command leaves a warm MLflow worker for the next one (exohunt.tracking_worker)
+    # keep_warm: a command leaves a warm MLflow worker for the next one (exohunt.tracking.worker)
     tracker = make_tracker(args.use_mlflow, args.tracking_uri, args.experiment_name, keep_warm=True)
     args.trackers.append(tracker)
     if tracker.enabled:

@@ -81,7 +81,7 @@ def receive(stream):
 # --------------------------------------------------------------------------- the command's side
 class Channel:
     """Calls into one worker process: ``call(method, *args)`` runs ``method`` of the worker's
-    backend (:class:`exohunt.tracking._MlflowBackend`) and returns its result or raises its error.
+    backend (:class:`exohunt.tracking.backend._MlflowBackend`) and returns its result or raises its error.
     """
 
     def __init__(self, reader, writer, kind: str, uri: str, spare_path: Path | None, process=None):
@@ -131,7 +131,7 @@ def open_channel(uri: str, keep_warm: bool = False) -> Channel:
         if connection is not None:
             return Channel(connection.makefile("rb"), connection.makefile("wb"), "warm", uri, path)
     process = subprocess.Popen(
-        [sys.executable, "-c", "from exohunt.tracking_worker import serve_pipes; serve_pipes()"],
+        [sys.executable, "-c", "from exohunt.tracking.worker import serve_pipes; serve_pipes()"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         env=_worker_env(),
@@ -208,7 +208,7 @@ def start_spare(uri: str, path: Path, models: tuple[str, ...] = ()) -> None:
             [
                 sys.executable,
                 "-c",
-                "import os, sys; from exohunt.tracking_worker import serve_spare; "
+                "import os, sys; from exohunt.tracking.worker import serve_spare; "
                 "serve_spare(os.environ.pop('EXOHUNT_SPARE_URI'), sys.argv[1], tuple(sys.argv[2:]))",
                 str(path),
                 *models,
@@ -264,7 +264,7 @@ def serve_pipes() -> None:
 def serve(reader, writer, kind: str) -> tuple[str, ...]:
     """Answer calls until the command goes away; then end any runs it left open (FAILED).
     Returns the models the command logged."""
-    from exohunt.tracking import _MlflowBackend
+    from exohunt.tracking.backend import _MlflowBackend
 
     backend = None
     while (message := receive(reader)) is not None:
@@ -309,7 +309,7 @@ def serve_spare(uri: str, path: str, models: tuple[str, ...] = ()) -> None:
     except BlockingIOError:
         return  # another spare is starting or waiting
     try:
-        from exohunt.tracking import warm_up
+        from exohunt.tracking.backend import warm_up
 
         warm_up(uri, models)
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

@@ -1,0 +1,300 @@
+"""Experiment tracking: the only package that imports mlflow.
+
+Training code talks to a :class:`Tracker`; :class:`NullTracker` does nothing and
+:class:`MlflowTracker` records to an MLflow store. :func:`make_tracker` picks one, and
+:func:`resolve_tracking_uri` resolves the store the same way for every command:
+``--tracking-uri``, then ``MLFLOW_TRACKING_URI``, then ``./mlruns`` (SQLite + artifacts).
+
+Modules: :mod:`~exohunt.tracking.store` (the store and servers), :mod:`~exohunt.tracking.backend`
+(the MLflow calls, made in a worker process), :mod:`~exohunt.tracking.worker` (that process and
+its warm spares), :mod:`~exohunt.tracking.models` (logging and loading models).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import logging
+import os
+import queue
+import threading
+import weakref
+from collections.abc import Iterator
+from concurrent.futures import Future
+from pathlib import Path
+
+from exohunt.errors import ExohuntError, MissingDependencyError
+from exohunt.tracking.models import NATIVE_MODEL, SERVABLE_MODEL, load_logged_model
+from exohunt.tracking.store import (
+    DEFAULT_EXPERIMENT,
+    SERVER_CHECK_TIMEOUT_SECONDS,
+    artifact_root_for,
+    check_tracking_server,
+    default_store,
+    init_server_store,
+    prepare_store,
+    redact,
+    resolve_tracking_uri,
+)
+
+__all__ = [
+    "DEFAULT_EXPERIMENT",
+    "NATIVE_MODEL",
+    "SERVABLE_MODEL",
+    "SERVER_CHECK_TIMEOUT_SECONDS",
+    "MlflowTracker",
+    "NullTracker",
+    "Tracker",
+    "artifact_root_for",
+    "check_tracking_server",
+    "default_store",
+    "init_server_store",
+    "load_logged_model",
+    "make_tracker",
+    "prepare_store",
+    "redact",
+    "resolve_tracking_uri",
+]
+
+log = logging.getLogger(__name__)
+
+
+# --------------------------------------------------------------------------- trackers
+class Tracker:
+    """The tracking interface. This base class records nothing (see :class:`NullTracker`)."""
+
+    enabled = False
+    store: str | None = None  # where runs go, as printed to the user
+    experiment_id: str | None = None
+
+    @contextlib.contextmanager
+    def run(self, name: str, nested: bool = False, tags: dict | None = None) -> Iterator[None]:
+        """Open a run for the duration of the block."""
+        yield
+
+    def run_id(self) -> str | None:
+        return None
+
+    def log_params(self, params: dict) -> None:
+        pass
+
+    def log_metrics(self, metrics: dict, step: int | None = None, prefix: str = "") -> None:
+        pass
+
+    def log_history(self, history: dict[str, list[float]]) -> None:
+        """Per-epoch/per-round series, each value logged at step = its index."""
+
+    def set_tags(self, tags: dict) -> None:
+        pass
+
+    def tag_run(self, run_id: str, tags: dict) -> None:
+        """Tag a run other than the active one (the best child of a parent run)."""
+
+    def log_artifacts(self, paths: list[Path], artifact_path: str | None = None) -> None:
+        pass
+
+    def log_dataset(self, dataset, frame, context: str = "training") -> None:
+        pass
+
+    def prepare_model_logging(self, model_name: str) -> None:
+        """Get ready to log a ``model_name`` model (imports) while it trains."""
+
+    def log_model(
+        self, fitted, frame, model_name: str, metadata: dict, model_file: Path | None = None
+    ) -> dict:
+        """Log the fitted model (native flavor and servable pyfunc); return their URIs.
+        ``model_file``: where the model was saved (joblib), if it was; spares pickling it again."""
+        return {}
+
+    def close(self) -> None:
+        """Finish: write what is queued and release the tracking worker."""
+
+
+class NullTracker(Tracker):
+    """Records nothing: ``--no-mlflow``, or mlflow not installed."""
+
+
+def make_tracker(
+    enabled: bool = True,
+    tracking_uri: str | None = None,
+    experiment_name: str = DEFAULT_EXPERIMENT,
+    keep_warm: bool = False,
+) -> Tracker:
+    """An :class:`MlflowTracker`, or a :class:`NullTracker` when disabled or mlflow is missing
+    (with one warning that gives the install command). ``keep_warm``: see MlflowTracker."""
+    if not enabled:
+        return NullTracker()
+    try:
+        found = importlib.util.find_spec("mlflow") is not None
+    except ImportError:
+        found = False
+    if not found:
+        log.warning(
+            "%s; training continues without tracking",
+            MissingDependencyError("mlflow", "experiment tracking", extra="mlflow"),
+        )
+        return NullTracker()
+    return MlflowTracker(resolve_tracking_uri(tracking_uri), experiment_name, keep_warm)
+
+
+class MlflowTracker(Tracker):
+    """Records runs, params, metrics, datasets, artifacts and models to an MLflow store.
+
+    MLflow's own calls cost seconds of Python (importing mlflow, opening the store, logging
+    models), so they run in a worker process (see :mod:`exohunt.tracking.worker`), fed in order by
+    one background thread. Each method queues its call and returns; a run's block ends only when
+    everything it queued has been written, and the first tracking error is raised there. Methods
+    that return a value wait for it. With ``keep_warm`` (the CLI's choice) the worker may be a
+    warm spare left by an earlier command, and :meth:`close` leaves one for the next.
+    """
+
+    enabled = True
+
+    def __init__(
+        self, uri: str, experiment_name: str = DEFAULT_EXPERIMENT, keep_warm: bool = False
+    ):
+        self.uri = uri
+        self.store = redact(uri)
+        self.experiment_name = experiment_name
+        self._keep_warm = keep_warm
+        self._models: list[str] = []
+        check_tracking_server(uri)
+        self._queue: queue.Queue = queue.Queue()
+        self._pending: list[Future] = []
+        self._run_ids: list[Future] = []
+        from exohunt.tracking.worker import open_channel
+
+        self._channel = open_channel(uri, keep_warm)
+        threading.Thread(
+            target=_drain, args=(self._queue, self._channel), name="exohunt-tracking", daemon=True
+        ).start()
+        weakref.finalize(self, self._queue.put, None)  # ends the thread
+        self._opened: Future = self._submit("open", uri, experiment_name, os.getcwd())
+
+    def close(self) -> None:
+        """Write what is queued, let the worker go and, for a command that asked for one,
+        leave a warm spare for the next command."""
+        try:
+            self.flush()
+        finally:
+            self._queue.put(None)
+            self._channel.close(leave_spare=self._keep_warm, models=tuple(self._models))
+
+    def _submit(self, method: str, *args, **kwargs) -> Future:
+        """Queue a call of the worker's backend ``method`` and return its future."""
+        future: Future = Future()
+        self._queue.put((future, method, args, kwargs))
+        self._pending.append(future)
+        return future
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Wait until everything queued is written; raise the first tracking error."""
+        errors = []
+        while self._pending:  # a call stays pending until it is written (Ctrl-C may come first)
+            try:
+                self._pending[0].result(timeout=timeout)
+            except Exception as exc:
+                errors.append(exc)
+            self._pending.pop(0)
+        if errors:
+            exc = errors[0]
+            if isinstance(exc, ExohuntError):
+                raise exc
+            raise ExohuntError(
+                f"tracking to {self.store} failed: {' '.join(str(exc).split())[:300]} "
+                "(the local outputs were written; check the store, or use --no-mlflow)"
+            ) from exc
+
+    @property
+    def experiment_id(self) -> str:
+        return self._opened.result()
+
+    # -- the interface
+    @contextlib.contextmanager
+    def run(self, name: str, nested: bool = False, tags: dict | None = None) -> Iterator[None]:
+        self._run_ids.append(self._submit("start_run", name, nested, tags))
+        try:
+            yield
+        except KeyboardInterrupt:
+            self._submit("end_run", "KILLED", "interrupted (Ctrl-C)")
+            self._finish(quiet=True)
+            raise
+        except BaseException as exc:
+            self._submit("end_run", "FAILED", str(exc)[:5000], type(exc).__name__)
+            self._finish(quiet=True)
+            raise
+        else:
+            self._submit("end_run", "FINISHED")
+            self._finish()
+
+    def _finish(self, quiet: bool = False) -> None:
+        self._run_ids.pop()
+        try:
+            self.flush(timeout=120 if quiet else None)
+        except Exception as exc:
+            if not quiet:
+                raise
+            log.warning("could not record the run's end: %s", exc)
+
+    def run_id(self) -> str | None:
+        return self._run_ids[-1].result() if self._run_ids else None
+
+    def prepare_model_logging(self, model_name: str) -> None:
+        self._models.append(model_name)
+        self._submit("prepare_model_logging", model_name)
+
+    def log_params(self, params: dict) -> None:
+        self._submit("log_params", dict(params))
+
+    def log_metrics(self, metrics: dict, step: int | None = None, prefix: str = "") -> None:
+        self._submit("log_metrics", dict(metrics), step, prefix)
+
+    def log_history(self, history: dict[str, list[float]]) -> None:
+        self._submit("log_history", {k: [float(x) for x in v] for k, v in history.items()})
+
+    def set_tags(self, tags: dict) -> None:
+        self._submit("set_tags", dict(tags))
+
+    def tag_run(self, run_id: str, tags: dict) -> None:
+        self._submit("tag_run", run_id, dict(tags))
+
+    def log_artifacts(self, paths: list[Path], artifact_path: str | None = None) -> None:
+        self._submit("log_artifacts", [str(p) for p in paths], artifact_path)
+
+    def log_dataset(self, dataset, frame, context: str = "training") -> None:
+        from exohunt.dataset import ARRAY_COLUMNS
+
+        # the catalogue columns only: light curves stay in this process
+        table = frame.drop(columns=[c for c in ARRAY_COLUMNS if c in frame.columns])
+        labelled = dataset.labels is not None
+        if labelled:
+            table = table.assign(exohunt_label=dataset.labels)
+        self._submit("log_dataset", table, str(dataset.source), labelled, context)
+
+    def log_model(
+        self, fitted, frame, model_name: str, metadata: dict, model_file: Path | None = None
+    ) -> Future:
+        """Queue logging of the model; the returned future gives ``{"native", "servable"}`` URIs.
+        With ``model_file`` the worker reads the saved model instead of receiving a copy."""
+        model = str(model_file) if model_file is not None else fitted
+        return self._submit("log_model", model, frame.iloc[:5], model_name, dict(metadata))
+
+    def register(self, model_uri: str, name: str, alias: str = "champion") -> str:
+        """Register ``model_uri`` as a new version of ``name``, point ``alias`` at it, and return
+        the version."""
+        return self._submit("register", model_uri, name, alias).result()
+
+
+def _drain(requests: queue.Queue, channel) -> None:
+    """The background thread of an :class:`MlflowTracker`: make its calls in order."""
+    while True:
+        item = requests.get()
+        if item is None:
+            return
+        future, method, args, kwargs = item
+        if not future.set_running_or_notify_cancel():
+            continue
+        try:
+            future.set_result(channel.call(method, *args, **kwargs))
+        except BaseException as exc:  # handed to the caller through the future
+            future.set_exception(exc)

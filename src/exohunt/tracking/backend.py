@@ -1,0 +1,240 @@
+"""The MLflow calls behind :class:`exohunt.tracking.MlflowTracker`, made in its worker process
+(:func:`exohunt.tracking.worker.serve`), and the warm-up of a spare."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from exohunt.tracking.models import _log_native, _log_servable
+from exohunt.tracking.store import _import_mlflow, _store_lock, prepare_store
+
+log = logging.getLogger(__name__)
+
+_BATCH = 1000  # MLflow's limit of metrics per log_batch call
+
+
+def warm_up(uri: str, models: tuple[str, ...] = ()) -> None:
+    """Import MLflow and what logging ``models`` needs, and open the store ``uri`` (creating its
+    schema once, safely): the start-up a warm spare does before any command arrives."""
+    import importlib
+
+    mlflow = _import_mlflow()
+    with _store_lock(uri):
+        mlflow.tracking.MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
+    for module in ("mlflow.pyfunc", "mlflow.models", "mlflow.sklearn", "mlflow.data", "joblib"):
+        importlib.import_module(module)
+    for model_name in models:
+        _import_for_model(model_name)
+
+
+def _import_for_model(model_name: str) -> None:
+    """Import what loading and logging a ``model_name`` model needs (torch alone is ~2 s)."""
+    import importlib
+
+    from exohunt.models import get_model
+
+    get_model(model_name).build()  # imports the estimator's module
+    extra = {
+        "xgboost": ("xgboost", "mlflow.xgboost"),
+        "nn": ("torch", "mlflow.pytorch"),
+        "cnn": ("torch", "mlflow.pytorch"),
+    }.get(model_name, ("mlflow.sklearn",))
+    for module in ("exohunt.train", "exohunt.predict", *extra):
+        importlib.import_module(module)
+
+
+class _MlflowBackend:
+    """The MLflow calls behind :class:`MlflowTracker`, made in its worker process
+    (:func:`exohunt.tracking.worker.serve`)."""
+
+    def __init__(self, uri: str, experiment_name: str, worker: str = "cold"):
+        self._mlflow = _import_mlflow()
+        self.experiment_id = prepare_store(uri, experiment_name)
+        self._mlflow.set_tracking_uri(uri)
+        self._worker = worker
+        self.models: list[str] = []  # the models logged: the next spare gets ready for them
+
+    def start_run(self, name: str, nested: bool, tags: dict | None) -> str:
+        mlflow = self._mlflow
+        nested = nested or mlflow.active_run() is not None
+        tags = (tags or {}) | {"exohunt.tracking.worker": self._worker}
+        run = mlflow.start_run(
+            run_name=name, experiment_id=self.experiment_id, nested=nested, tags=tags
+        )
+        return run.info.run_id
+
+    def end_run(self, status: str, error: str | None = None, error_type: str | None = None):
+        if error is not None:
+            tags = {"exohunt.error": error}
+            if error_type:
+                tags["exohunt.error_type"] = error_type
+            self._mlflow.set_tags(tags)
+        self._mlflow.end_run(status=status)
+
+    def abandon(self) -> None:
+        """End the runs the training process left open (it died): FAILED, saying so."""
+        while self._mlflow.active_run() is not None:
+            self.end_run("FAILED", "the exohunt process ended before its run did")
+
+    def prepare_model_logging(self, model_name: str) -> None:
+        """Import what loading and logging this model will need, while it trains."""
+        _import_for_model(model_name)
+        self.models.append(model_name)
+
+    def run_id(self) -> str | None:
+        run = self._mlflow.active_run()
+        return run.info.run_id if run else None
+
+    def log_params(self, params: dict) -> None:
+        self._mlflow.log_params({k: _param_value(v) for k, v in params.items()})
+
+    def log_metrics(self, metrics: dict, step: int | None = None, prefix: str = "") -> None:
+        clean = {
+            f"{prefix}{k}": float(v)
+            for k, v in metrics.items()
+            if isinstance(v, (int, float, np.number)) and math.isfinite(float(v))
+        }
+        if clean:
+            self._mlflow.log_metrics(clean, step=step)
+
+    def log_history(self, history: dict[str, list[float]]) -> None:
+        import time
+
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        entries = [
+            Metric(key=key, value=float(v), timestamp=now, step=step)
+            for key, values in history.items()
+            for step, v in enumerate(values)
+            if math.isfinite(float(v))
+        ]
+        client = self._mlflow.tracking.MlflowClient()
+        for start in range(0, len(entries), _BATCH):
+            client.log_batch(self.run_id(), metrics=entries[start : start + _BATCH])
+
+    def set_tags(self, tags: dict) -> None:
+        tags = dict(tags)
+        commit = _git_commit()
+        if commit and "git_commit" not in tags:
+            tags["git_commit"] = commit
+            tags["mlflow.source.git.commit"] = commit
+        self._mlflow.set_tags({k: str(v) for k, v in tags.items()})
+
+    def tag_run(self, run_id: str, tags: dict) -> None:
+        client = self._mlflow.tracking.MlflowClient()
+        for key, value in tags.items():
+            client.set_tag(run_id, key, str(value))
+
+    def log_artifacts(self, paths: list[str], artifact_path: str | None = None) -> None:
+        for path in paths:
+            sub = artifact_path or ("plots" if Path(path).suffix == ".png" else None)
+            self._mlflow.log_artifact(path, artifact_path=sub)
+
+    def log_dataset(self, table, source: str, labelled: bool, context: str = "training") -> None:
+        with _quiet_mlflow_hints():
+            ds = self._mlflow.data.from_pandas(
+                table,
+                source=source,
+                name=Path(source).name,
+                targets="exohunt_label" if labelled else None,
+            )
+            self._mlflow.log_input(ds, context=context)
+
+    def log_model(self, fitted, frame, model_name: str, metadata: dict) -> dict:
+        """``fitted``: a FittedModel, or the path of its saved model.joblib."""
+        model_file = None
+        if isinstance(fitted, str):
+            import joblib
+
+            from exohunt.train import FittedModel
+
+            model_file = fitted
+            fitted = FittedModel(
+                model=joblib.load(model_file),
+                threshold=metadata["threshold"],
+                feature_names=metadata["feature_names"],
+            )
+        with _quiet_mlflow_hints():
+            uris = {
+                "native": _log_native(self._mlflow, fitted, frame, model_name),
+                "servable": _log_servable(
+                    self._mlflow, fitted.model, frame, model_name, metadata, model_file
+                ),
+            }
+        self._mlflow.set_tag("exohunt.servable_model_uri", uris["servable"])
+        return uris
+
+    def register(self, model_uri: str, name: str, alias: str = "champion") -> str:
+        """Register ``model_uri`` as a new version of ``name`` and point ``alias`` at it."""
+        client = self._mlflow.tracking.MlflowClient()
+        if not client.search_registered_models(filter_string=f"name = '{name}'"):
+            try:
+                client.create_registered_model(name)
+            except self._mlflow.exceptions.MlflowException as exc:
+                if exc.error_code != "RESOURCE_ALREADY_EXISTS":  # another worker made it first
+                    raise
+        info = self._mlflow.models.get_model_info(model_uri)
+        version = client.create_model_version(
+            name, source=model_uri, run_id=info.run_id, model_id=info.model_id
+        )
+        client.set_registered_model_alias(name, alias, version.version)
+        return version.version
+
+
+@contextlib.contextmanager
+def _quiet_mlflow_hints() -> Iterator[None]:
+    """Silence MLflow's advisory UserWarnings (type hints, integer columns, dataset source
+    ambiguity) for the calls that raise them; they are about MLflow usage, not the user's data."""
+    import warnings
+
+    import mlflow.pyfunc  # noqa: F401  (its import installs warning filters; let them go first)
+
+    loggers = [logging.getLogger(n) for n in ("mlflow.sklearn", "mlflow.pyfunc", "mlflow.models")]
+    levels = [lg.level for lg in loggers]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        for lg in loggers:
+            lg.setLevel(logging.ERROR)
+        try:
+            yield
+        finally:
+            for lg, level in zip(loggers, levels, strict=True):
+                lg.setLevel(level)
+
+
+def _param_value(value) -> str:
+    if isinstance(value, (list, tuple, dict)):
+        value = json.dumps(value, default=str)
+    return str(value)[:6000]
+
+
+def _git_commit() -> str | None:
+    """The commit of the git repository the command runs in, else of exohunt's own source."""
+    if not shutil.which("git"):
+        return None
+    import exohunt
+
+    for folder in (Path.cwd(), Path(exohunt.__file__).parent):
+        try:
+            out = subprocess.run(
+                ["git", "-C", str(folder), "rev-parse", "HEAD"],
+                capture_output=True,
+                text=True,
+                timeout=5,
+                check=False,
+            )
+        except (OSError, subprocess.SubprocessError):
+            continue
+        if out.returncode == 0 and out.stdout.strip():
+            return out.stdout.strip()
+    return None

@@ -1,0 +1,215 @@
+"""Logging models (the native flavor, and the servable pyfunc on raw rows) and loading them back
+from an MLflow model URI."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from exohunt.tracking.store import (
+    _import_mlflow,
+    _store_lock,
+    check_tracking_server,
+    resolve_tracking_uri,
+)
+
+log = logging.getLogger(__name__)
+
+SERVABLE_MODEL = "exohunt_model"  # the pyfunc model on raw rows
+NATIVE_MODEL = "model"  # the native-flavor model on the feature matrix
+
+
+def _requirements(*packages: str) -> list[str]:
+    """Pinned pip requirements of the logged model (passing them skips MLflow's slow inference)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = []
+    for name in ("numpy", "pandas", "scipy", "scikit-learn", "joblib", "cloudpickle") + packages:
+        for dist in (name, f"{name}-cpu"):  # xgboost-cpu installs the xgboost module
+            try:
+                out.append(f"{dist}=={version(dist)}")
+                break
+            except PackageNotFoundError:
+                continue
+    return out
+
+
+def _log_native(mlflow, fitted, frame, model_name: str) -> str:
+    """The estimator in its own flavor (sklearn, xgboost or pytorch), on the feature matrix."""
+    from mlflow.models import infer_signature
+
+    estimator = fitted.estimator
+    X = np.asarray(fitted.pipeline[:-1].transform(frame.iloc[:5]), dtype=np.float32)
+    module = getattr(estimator, "module_", None)
+    if module is not None:  # torch networks
+        import torch
+
+        module.eval()
+        with torch.no_grad():
+            output = module(torch.from_numpy(X)).numpy()
+        # pickle, not the default torch.export (pt2): export traces the network, 0.6-3 s
+        info = mlflow.pytorch.log_model(
+            module,
+            name=NATIVE_MODEL,
+            input_example=X,
+            signature=infer_signature(X, output),
+            pip_requirements=_requirements("torch"),
+            serialization_format="pickle",  # (its **kwargs go to torch.save: no validate flag)
+        )
+    elif hasattr(estimator, "model_") and model_name == "xgboost":
+        booster = estimator.model_
+        info = mlflow.xgboost.log_model(
+            booster,
+            name=NATIVE_MODEL,
+            input_example=X,
+            signature=infer_signature(X, booster.predict_proba(X)),
+            pip_requirements=_requirements("xgboost"),
+        )
+    else:
+        # cloudpickle, not skops: skops takes ~6 s to import and rejects tree models unless every
+        # type is listed as trusted.
+        info = mlflow.sklearn.log_model(
+            estimator,
+            name=NATIVE_MODEL,
+            input_example=X,
+            signature=infer_signature(X, estimator.predict_proba(X)),
+            pip_requirements=_requirements("cloudpickle"),
+            serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE,
+        )
+    return info.model_uri
+
+
+def _servable_signature(example, output):
+    """Input columns of the servable model, all optional, each with its aliases (so a raw KOI
+    row with ``koi_period`` is accepted where the model reads ``orbital_period``)."""
+    from mlflow.models import ModelSignature, infer_signature
+    from mlflow.types import ColSpec, Schema
+    from mlflow.types.schema import AnyType
+
+    from exohunt.io.columns import ALIASES, STAR_ID_COLUMNS
+
+    specs, seen = [], set()
+    for column in example.columns:
+        kind = "string" if example[column].dtype == object else "double"
+        if column in STAR_ID_COLUMNS:
+            kind = AnyType()  # a number in one catalogue (kepid), text in another
+        for name in (column, *ALIASES.get(column, ())):
+            if name not in seen:
+                seen.add(name)
+                specs.append(ColSpec(kind, name, required=False))
+    return ModelSignature(inputs=Schema(specs), outputs=infer_signature(example, output).outputs)
+
+
+def _servable_model_class():
+    """A pyfunc model class that scores raw input rows with the saved exohunt model.
+
+    Defined in a function so that this module imports mlflow only when it is used; cloudpickle
+    stores the class by value with the logged model.
+    """
+    import mlflow.pyfunc
+    import pandas as pd
+
+    def predict(self, context, model_input, params=None):
+        from exohunt.predict import score_raw
+
+        return score_raw(self.model, model_input)
+
+    # Real (not string) annotations: MLflow reads them when the class is created.
+    predict.__annotations__ = {"model_input": pd.DataFrame, "return": pd.DataFrame}
+
+    class ExohuntModel(mlflow.pyfunc.PythonModel):
+        def load_context(self, context):
+            import joblib
+
+            self.model = joblib.load(context.artifacts["model"])
+
+    ExohuntModel.predict = predict
+    return ExohuntModel
+
+
+def _package_copy(tmp: Path) -> str:
+    """A copy of the exohunt package without bundled data, to ship with the servable model."""
+    import exohunt
+
+    source = Path(exohunt.__file__).parent
+    target = tmp / "exohunt"
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("data", "__pycache__"))
+    return str(target)
+
+
+_EXTRA_REQUIREMENTS = {"xgboost": ("xgboost",), "nn": ("torch",), "cnn": ("torch",)}
+
+
+def _log_servable(
+    mlflow, model, frame, model_name: str, metadata: dict, model_file: str | None = None
+) -> str:
+    """The whole fitted model as one pyfunc that takes raw rows and returns probability + label.
+    ``model_file``: the model already saved with joblib (else it is saved here)."""
+    import joblib
+
+    from exohunt.predict import raw_input_example, score_raw
+
+    example = raw_input_example(model, frame.iloc[:5])
+    with tempfile.TemporaryDirectory() as tmp:
+        if model_file is None:
+            model_file = str(Path(tmp) / "model.joblib")
+            joblib.dump(model, model_file)
+        meta_path = Path(tmp) / "model_metadata.json"
+        meta_path.write_text(json.dumps(metadata, indent=2, default=str))
+        info = mlflow.pyfunc.log_model(
+            name=SERVABLE_MODEL,
+            python_model=_servable_model_class()(),
+            artifacts={"model": model_file, "metadata": str(meta_path)},
+            code_paths=[_package_copy(Path(tmp))],
+            input_example=example,
+            signature=_servable_signature(example, score_raw(model, example)),
+            pip_requirements=_requirements(*_EXTRA_REQUIREMENTS.get(model_name, ())),
+        )
+    return info.model_uri
+
+
+def load_logged_model(uri: str, tracking_uri: str | None = None):
+    """Load the exohunt model behind an MLflow model URI (``models:/name@alias``, ``runs:/...``).
+
+    Returns ``(model, metadata)``. Raises ModelError when it is not an exohunt model.
+    """
+    mlflow = _import_mlflow()
+    store = resolve_tracking_uri(tracking_uri)
+    check_tracking_server(store)
+    with _store_lock(store):  # a first use of a fresh SQLite file creates its schema
+        mlflow.set_tracking_uri(store)
+        mlflow.tracking.MlflowClient().search_experiments(max_results=1)
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            local = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tmp)
+        except mlflow.exceptions.MlflowException as exc:
+            from exohunt.errors import ModelError
+
+            raise ModelError(
+                f"no model at {uri}: {str(exc).splitlines()[0]} "
+                "(check the URI and --tracking-uri / MLFLOW_TRACKING_URI)"
+            ) from exc
+        return _load_servable_dir(Path(local), uri)
+
+
+def _load_servable_dir(local: Path, uri: str):
+    """The exohunt model inside a downloaded servable model folder, and its metadata."""
+    import joblib
+
+    from exohunt.errors import ModelError
+
+    candidates = list(local.rglob("model.joblib"))
+    if not candidates:
+        raise ModelError(
+            f"{uri} is not an exohunt servable model: it has no model.joblib artifact "
+            f"(use the '{SERVABLE_MODEL}' model of an exohunt run, or models:/exohunt-<experiment>@champion)"
+        )
+    model = joblib.load(candidates[0])
+    metas = list(local.rglob("model_metadata.json"))
+    metadata = json.loads(metas[0].read_text()) if metas else {}
+    return model, metadata
