@@ -168,7 +168,7 @@ class MlflowTracker(Tracker):
         threading.Thread(
             target=_drain, args=(self._queue, self._channel), name="exohunt-tracking", daemon=True
         ).start()
-        weakref.finalize(self, self._queue.put, None)  # ends the thread
+        weakref.finalize(self, self._queue.put, None)  # ends the thread and the worker
         self._opened: Future = self._submit("open", uri, experiment_name, os.getcwd())
 
     def close(self) -> None:
@@ -177,8 +177,9 @@ class MlflowTracker(Tracker):
         try:
             self.flush()
         finally:
-            self._queue.put(None)
+            # before the thread's own close (on None), which would leave no spare
             self._channel.close(leave_spare=self._keep_warm, models=tuple(self._models))
+            self._queue.put(None)
 
     def _submit(self, method: str, *args, **kwargs) -> Future:
         """Queue a call of the worker's backend ``method`` and return its future."""
@@ -286,10 +287,13 @@ class MlflowTracker(Tracker):
 
 
 def _drain(requests: queue.Queue, channel) -> None:
-    """The background thread of an :class:`MlflowTracker`: make its calls in order."""
+    """The background thread of an :class:`MlflowTracker`: make its calls in order. ``None``
+    ends it, and lets the worker go (a tracker dropped without :meth:`~MlflowTracker.close` in a
+    long-lived process must not leave its worker behind)."""
     while True:
         item = requests.get()
         if item is None:
+            channel.close()
             return
         future, method, args, kwargs = item
         if not future.set_running_or_notify_cancel():
