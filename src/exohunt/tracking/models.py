@@ -53,34 +53,25 @@ def _log_native(mlflow, fitted, frame, model_name: str) -> str:
         with torch.no_grad():
             output = module(torch.from_numpy(X)).numpy()
         # pickle, not the default torch.export (pt2): export traces the network, 0.6-3 s
-        info = mlflow.pytorch.log_model(
-            module,
-            name=NATIVE_MODEL,
-            input_example=X,
-            signature=infer_signature(X, output),
-            pip_requirements=_requirements("torch"),
-            serialization_format="pickle",  # (its **kwargs go to torch.save: no validate flag)
-        )
+        flavor, model, extra = mlflow.pytorch, module, {"serialization_format": "pickle"}
+        package = "torch"
     elif hasattr(estimator, "model_") and model_name == "xgboost":
-        booster = estimator.model_
-        info = mlflow.xgboost.log_model(
-            booster,
-            name=NATIVE_MODEL,
-            input_example=X,
-            signature=infer_signature(X, booster.predict_proba(X)),
-            pip_requirements=_requirements("xgboost"),
-        )
+        flavor, model, extra, package = mlflow.xgboost, estimator.model_, {}, "xgboost"
+        output = model.predict_proba(X)
     else:
         # cloudpickle, not skops: skops takes ~6 s to import and rejects tree models unless every
         # type is listed as trusted.
-        info = mlflow.sklearn.log_model(
-            estimator,
-            name=NATIVE_MODEL,
-            input_example=X,
-            signature=infer_signature(X, estimator.predict_proba(X)),
-            pip_requirements=_requirements("cloudpickle"),
-            serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE,
-        )
+        flavor, model, package = mlflow.sklearn, estimator, "cloudpickle"
+        extra = {"serialization_format": mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE}
+        output = estimator.predict_proba(X)
+    info = flavor.log_model(
+        model,
+        name=NATIVE_MODEL,
+        input_example=X,
+        signature=infer_signature(X, output),
+        pip_requirements=_requirements(package),
+        **extra,
+    )
     return info.model_uri
 
 
