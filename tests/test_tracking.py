@@ -22,7 +22,9 @@ from exohunt.tracking import (
     redact,
     resolve_tracking_uri,
 )
+from exohunt.tracking.store import prepare_store
 from exohunt.train import train
+from pg import postgres  # noqa: F401  (a fixture)
 
 COMMON_PARAMS = {
     "model_type",
@@ -347,6 +349,66 @@ def test_concurrent_trainings_on_a_fresh_store_all_succeed(tmp_path, koi_subset)
     assert len(runs) == 4
     assert {r.info.status for r in runs} == {"FINISHED"}
     assert sorted(r.data.params["random_state"] for r in runs) == ["0", "1", "2", "3"]
+
+
+_LOG_SAME_DATASET = """
+import pathlib, sys, time
+import pandas as pd
+from exohunt.tracking.backend import _MlflowBackend
+
+uri, go, ready = sys.argv[1], pathlib.Path(sys.argv[2]), pathlib.Path(sys.argv[3])
+backend = _MlflowBackend(uri, "shared")
+backend.start_run("same-data", False, None)
+table = pd.read_csv(sys.argv[4], comment="#")
+ready.touch()
+while not go.exists():
+    time.sleep(0.002)
+backend.log_dataset(table, sys.argv[4], labelled=False)
+backend.end_run("FINISHED")
+"""
+
+
+def test_runs_logging_one_dataset_at_once_on_postgres_all_link_it(
+    postgres,  # noqa: F811
+    koi_subset,
+    tmp_path,
+):
+    """Processes that log the same new dataset to one experiment at the same instant all
+    insert it; the ones that lose the race must link the winner's row, not fail."""
+    uri = postgres.create_database("mlflow")
+    prepare_store(uri, "shared")
+    go = tmp_path / "go"
+    processes, readies = [], []
+    for i in range(6):
+        readies.append(tmp_path / f"ready{i}")
+        processes.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-c",
+                    _LOG_SAME_DATASET,
+                    uri,
+                    *map(str, (go, readies[-1], koi_subset)),
+                ],
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
+    deadline = time.monotonic() + 300
+    while not all(r.exists() for r in readies) and time.monotonic() < deadline:
+        if any(p.poll() is not None for p in processes):
+            break
+        time.sleep(0.05)
+    go.touch()
+    errors = [p.communicate(timeout=300)[1] for p in processes]
+    for process, stderr in zip(processes, errors, strict=True):
+        assert process.returncode == 0, stderr[-2000:]
+    runs = _runs(uri, "shared")
+    assert len(runs) == 6
+    assert {r.info.status for r in runs} == {"FINISHED"}
+    digests = {d.dataset.digest for r in runs for d in r.inputs.dataset_inputs}
+    assert len(digests) == 1
+    assert all(len(r.inputs.dataset_inputs) == 1 for r in runs)
 
 
 def test_without_mlflow_training_warns_once_and_still_writes_outputs(tmp_path, koi_subset):

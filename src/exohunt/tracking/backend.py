@@ -148,7 +148,16 @@ class _MlflowBackend:
                 name=Path(source).name,
                 targets="exohunt_label" if labelled else None,
             )
-            self._mlflow.log_input(ds, context=context)
+            for attempt in range(3):
+                try:
+                    self._mlflow.log_input(ds, context=context)
+                    break
+                except self._mlflow.exceptions.MlflowException as exc:
+                    # Two processes logging the same dataset to one experiment at once both
+                    # see it missing and both insert it; the loser retries and links the
+                    # row the winner made.
+                    if attempt == 2 or not _is_duplicate_key(exc):
+                        raise
 
     def log_model(self, fitted, frame, model_name: str, metadata: dict) -> dict:
         """``fitted``: a FittedModel, or the path of its saved model.joblib."""
@@ -189,6 +198,14 @@ class _MlflowBackend:
         )
         client.set_registered_model_alias(name, alias, version.version)
         return version.version
+
+
+def _is_duplicate_key(exc: Exception) -> bool:
+    text = str(exc).lower()
+    return any(
+        marker in text
+        for marker in ("uniqueviolation", "unique constraint", "duplicate key", "integrityerror")
+    )
 
 
 @contextlib.contextmanager
