@@ -432,5 +432,8 @@ def make_features(frame: pd.DataFrame, exclude: tuple[str, ...] = (), flux_featu
     if flux_features and "flux" in frame.columns:
         parts.append(("flux", TransitFeatures()))
     if "global_view" in frame.columns and "local_view" in frame.columns:
-        parts.append(("views", ViewFeatures()))
+        from exohunt.view_features import ViewShapeFeatures
+
+        parts.append(("view_shape", ViewShapeFeatures()))
+        parts.append(("views", ViewFeatures()))  # last: the CNN reads the views from the end
     return FeatureUnion(parts, verbose_feature_names_out=False)

@@ -1,0 +1,186 @@
+"""Shape measurements of AstroNet views: what a vetter reads off a folded light curve.
+
+A model can in principle learn these from the raw bins, but with a few hundred planets it learns
+them poorly. Each measure is a question an astronomer asks of a transit-like signal:
+
+- Is there a second eclipse, at phase 0.5 or anywhere else in the orbit? (an eclipsing binary)
+- Is the transit V-shaped (grazing binary) or flat-bottomed with sharp ingress and egress (a
+  planet crossing the whole stellar disc)?
+- Is it symmetric, and is the baseline around it flat, or are there bumps and ramps
+  (systematics, variability: "junk")?
+- How significant is the dip against the scatter of the rest of the view?
+- Do the global and local views agree on the depth?
+
+Views follow the AstroNet convention: the transit is centred, the median is 0 and the transit's
+minimum is about -1. :class:`ViewShapeFeatures` computes the measures for each row; rows whose
+views are missing or flat get NaN (the imputer fills them).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+
+FEATURES = (
+    "view_depth_local",
+    "view_depth_global",
+    "view_depth_global_over_local",
+    "view_width_25_local",
+    "view_width_50_local",
+    "view_width_75_local",
+    "view_flatness_local",
+    "view_asymmetry_local",
+    "view_baseline_offset_local",
+    "view_baseline_scatter_local",
+    "view_snr_local",
+    "view_width_50_global",
+    "view_baseline_scatter_global",
+    "view_snr_global",
+    "view_secondary_depth",
+    "view_secondary_snr",
+    "view_deepest_other_dip",
+    "view_deepest_other_dip_snr",
+    "view_other_dip_phase",
+)
+
+
+def _robust_std(x: np.ndarray, axis: int = 1) -> np.ndarray:
+    """1.4826 x the median absolute deviation, ignoring NaN; NaN for a row with no values."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: NaN is the answer
+        median = np.nanmedian(x, axis=axis, keepdims=True)
+        return 1.4826 * np.nanmedian(np.abs(x - median), axis=axis)
+
+
+def _width(view: np.ndarray, depth: np.ndarray, level: float, centre: int, reach: int):
+    """Bins of the contiguous run around ``centre`` below ``-level * depth``, per row."""
+    lo = max(centre - reach, 0)
+    hi = min(centre + reach + 1, view.shape[1])
+    below = view[:, lo:hi] < -level * depth[:, None]
+    c = centre - lo
+    # Walk out from the centre: a bin counts while every bin between it and the centre is below.
+    right = np.cumprod(below[:, c:], axis=1).sum(axis=1)
+    left = np.cumprod(below[:, : c + 1][:, ::-1], axis=1).sum(axis=1)
+    return np.where(below[:, c], right + left - 1, 0).astype(float)
+
+
+def _smooth(view: np.ndarray, width: int = 3) -> np.ndarray:
+    """Running mean over ``width`` bins (edges wrap, as phase does)."""
+    pad = width // 2
+    padded = np.concatenate([view[:, -pad:], view, view[:, :pad]], axis=1)
+    total = np.cumsum(np.pad(padded, ((0, 0), (1, 0))), axis=1)
+    return (total[:, width:] - total[:, :-width]) / width
+
+
+def view_shape(global_view: np.ndarray, local_view: np.ndarray) -> np.ndarray:
+    """The :data:`FEATURES` of each row of ``global_view`` (N, G) and ``local_view`` (N, L)."""
+    g = np.asarray(global_view, dtype=float)
+    v = np.asarray(local_view, dtype=float)
+    n, n_global = g.shape
+    n_local = v.shape[1]
+    cg, cl = n_global // 2, n_local // 2
+    # Rows of NaN or flat views give NaN (all-NaN slices, 0/0): that is the documented answer.
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        core = max(1, n_local // 20)
+        depth_local = -np.nanmin(v[:, cl - core : cl + core + 1], axis=1)
+        depth_global = -np.nanmin(g[:, cg - 2 : cg + 3], axis=1)
+        depth_local = np.where(depth_local > 0, depth_local, np.nan)
+        depth_global = np.where(depth_global > 0, depth_global, np.nan)
+
+        widths = {
+            lvl: _width(np.nan_to_num(v), np.nan_to_num(depth_local, nan=np.inf), lvl, cl, cl)
+            for lvl in (0.25, 0.5, 0.75)
+        }
+        flatness = widths[0.75] / np.maximum(widths[0.25], 1)
+        mirrored = v[:, : cl + 1] - v[:, cl:][:, ::-1]
+        asymmetry = np.nanmean(np.abs(mirrored), axis=1) / depth_local
+
+        # The local baseline: the outer quarter on each side, away from ingress and egress.
+        edge = max(2, n_local // 4)
+        local_base = np.concatenate([v[:, :edge], v[:, -edge:]], axis=1)
+        base_offset = np.nanmean(local_base, axis=1) / depth_local
+        scatter_local = _robust_std(local_base)
+        snr_local = depth_local / scatter_local * np.sqrt(np.maximum(widths[0.5], 1))
+
+        width_global = _width(
+            np.nan_to_num(g), np.nan_to_num(depth_global, nan=np.inf), 0.5, cg, n_global // 4
+        )
+        # Out of transit: beyond twice the half-depth width (at least 3 bins) from the centre.
+        offset = np.abs(np.arange(n_global) - cg)[None, :]
+        outside = offset > np.maximum(2 * width_global, 3)[:, None]
+        g_out = np.where(outside, g, np.nan)
+        scatter_global = _robust_std(g_out)
+        snr_global = depth_global / scatter_global * np.sqrt(np.maximum(width_global, 1))
+
+        # Secondary eclipse: phase 0.5 is the two ends of the global view. A circular orbit's
+        # secondary lasts as long as the primary: average that many bins around phase 0.5.
+        from_ends = np.minimum(np.arange(n_global), n_global - 1 - np.arange(n_global))[None, :]
+        ends = from_ends < np.maximum(np.ceil(width_global / 2), 1)[:, None]
+        secondary = -np.nanmean(np.where(ends, g, np.nan), axis=1)
+        secondary_snr = secondary / (scatter_global / np.sqrt(ends.sum(axis=1)))
+
+        smooth_out = np.where(outside, _smooth(np.nan_to_num(g)), np.nan)
+        all_nan = np.all(np.isnan(smooth_out), axis=1)
+        deepest_at = np.nanargmin(np.where(all_nan[:, None], 0.0, smooth_out), axis=1)
+        deepest = -smooth_out[np.arange(n), deepest_at]
+        other_dip_snr = deepest / (scatter_global / np.sqrt(3))
+        other_phase = np.abs(deepest_at - cg) / n_global  # 0.5: opposite the transit
+
+        out = np.column_stack(
+            [
+                depth_local,
+                depth_global,
+                depth_global / depth_local,
+                widths[0.25],
+                widths[0.5],
+                widths[0.75],
+                flatness,
+                asymmetry,
+                base_offset,
+                scatter_local / depth_local,
+                snr_local,
+                width_global,
+                scatter_global / depth_global,
+                snr_global,
+                secondary / depth_global,
+                secondary_snr,
+                deepest / depth_global,
+                other_dip_snr,
+                other_phase,
+            ]
+        )
+    bad = ~np.isfinite(depth_local) | ~np.isfinite(depth_global)
+    out[bad] = np.nan
+    out[~np.isfinite(out)] = np.nan
+    return out
+
+
+class ViewShapeFeatures(TransformerMixin, BaseEstimator):
+    """The :data:`FEATURES` measured on the ``global_view`` and ``local_view`` columns."""
+
+    input_columns = ("global_view", "local_view")
+
+    def fit(self, X: pd.DataFrame, y=None):
+        from exohunt.features import _require_columns
+
+        _require_columns(X, list(self.input_columns))
+        self.n_features_in_ = len(X.columns)
+        return self
+
+    def transform(self, X: pd.DataFrame) -> np.ndarray:
+        from exohunt.features import _require_columns
+
+        check_is_fitted(self, "n_features_in_")
+        _require_columns(X, list(self.input_columns))
+        g = np.stack([np.asarray(r, dtype=float) for r in X["global_view"]])
+        v = np.stack([np.asarray(r, dtype=float) for r in X["local_view"]])
+        return view_shape(g, v)
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        check_is_fitted(self, "n_features_in_")
+        return np.asarray(FEATURES, dtype=object)
