@@ -343,7 +343,7 @@ def main(argv=None) -> int:
                 by_model[name] = summarise(ensemble([per_model[m] for m in members], average))
         summaries[task_name] = by_model
 
-    command = "/tmp/tvenv/bin/python bench/quality.py" + " ".join([""] + (argv or sys.argv[1:]))
+    command = "python bench/quality.py" + " ".join([""] + (argv or sys.argv[1:]))
     print()
     print(
         f"Star-grouped {folds}-fold CV, mean ± std over folds; MCC at the F1-best threshold of "
