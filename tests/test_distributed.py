@@ -64,6 +64,21 @@ def test_parquet_chunks_stream_light_curves(tmp_path, curves):
     assert np.allclose(first["flux"].iloc[0], curves["flux"].iloc[0], equal_nan=True)
 
 
+def test_reading_parquet_chunks_holds_one_chunk_not_the_file(tmp_path, curves):
+    """Arrow memory while streaming stays near one chunk's worth, however long the file is
+    (pyarrow's default pre-buffering kept every chunk read: 1.4 GB after 30,000 curves)."""
+    pa = pytest.importorskip("pyarrow")
+    path = tmp_path / "long.parquet"
+    many = pd.concat([curves] * 100, ignore_index=True)  # 6,000 real light curves
+    many.to_parquet(path, row_group_size=100)
+    chunk_bytes = 100 * 300 * 16  # 100 curves of 300 cadences, flux and time as float64
+    peak = 0
+    for frame in read_parquet_chunks(path, chunk_rows=100):
+        assert len(frame) <= 100
+        peak = max(peak, pa.total_allocated_bytes())
+    assert peak < 5 * chunk_bytes  # the whole file is 60 chunks
+
+
 def test_a_bad_scheduler_address_is_refused(curves):
     step = _flux_step(curves)
     with pytest.raises(ConfigError, match="not a Dask scheduler address"):

@@ -30,7 +30,9 @@ def read_parquet_chunks(path: str | Path, chunk_rows: int = 1000) -> Iterator[pd
     path = Path(path)
     if not path.is_file():
         raise DataError(f"no such file: {path} (check the path)")
-    reader = pq.ParquetFile(path)
+    # pre_buffer (pyarrow's default) caches every column chunk read for the reader's lifetime:
+    # memory would grow with the file, not with the chunk.
+    reader = pq.ParquetFile(path, pre_buffer=False)
     for batch in reader.iter_batches(batch_size=chunk_rows):
         frame = batch.to_pandas()
         for column in ("flux", "time"):
