@@ -188,3 +188,63 @@ def test_model_errors_are_one_line(capsys, tmp_path, rf_model, koi_subset):
     line = one_line_error(err)
     assert code == 2
     assert "the data lacks" in line and "transit_duration" in line and "koi_model_snr" in line
+
+
+def test_features_of_light_curve_files_name_each_star(capsys, tmp_path, shared_data):
+    jsonl = shared_data / "lightcurves" / "kepler_q17_lc_sample.jsonl"
+    out_csv = tmp_path / "f" / "features.csv"
+    code, out, _ = run(
+        capsys, "-q", "features", str(jsonl), "--chunk-size", "5", "--output", str(out_csv)
+    )
+    assert code == 0
+    table = pd.read_csv(out_csv)
+    assert len(table) == 12 and table.columns[0] == "star_id"
+    assert {"bls_period", "bls_depth_snr", "transit_shape"} <= set(table.columns)
+    assert table["bls_period"].between(0.5, 30).all()
+    assert "computed" in out and "for 12 light curves" in out
+    assert not list(out_csv.parent.glob(".*partial*"))
+
+
+def test_features_of_a_parquet_file_keep_its_other_columns_in_order(capsys, tmp_path, shared_data):
+    from exohunt.features import TransitFeatures
+    from exohunt.io import read_dataset
+
+    dataset = read_dataset(shared_data / "lightcurves" / "kepler_q17_lc_sample.jsonl")
+    curves = pd.DataFrame(
+        {
+            "star_id": [f"s{i}" for i in range(12)],
+            "label": [i % 2 for i in range(12)],
+            "time": [list(t) for t in dataset.time],
+            "flux": [list(f) for f in dataset.flux],
+        }
+    )
+    source = tmp_path / "curves.parquet"
+    curves.to_parquet(source, row_group_size=4)
+    out = tmp_path / "features.parquet"
+    code, _, _ = run(
+        capsys, "-q", "features", str(source), "--chunk-size", "5", "--output", str(out)
+    )
+    assert code == 0
+    table = pd.read_parquet(out)
+    assert table["star_id"].tolist() == curves["star_id"].tolist()
+    assert table["label"].tolist() == curves["label"].tolist()
+    step = TransitFeatures().fit(pd.DataFrame({"flux": [], "time": []}))
+    frame = pd.DataFrame(
+        {
+            "time": [np.asarray(t, float) for t in curves["time"]],
+            "flux": [np.asarray(f, float) for f in curves["flux"]],
+        }
+    )
+    expected = step.transform(frame)
+    names = list(step.get_feature_names_out())
+    np.testing.assert_allclose(table[names].to_numpy(), expected, equal_nan=True)
+
+
+def test_features_refuse_a_bad_chunk_size_and_data_without_light_curves(
+    capsys, koi_subset, tmp_path
+):
+    code, _, err = run(capsys, "features", str(koi_subset), "--chunk-size", "0")
+    assert code == 2 and "--chunk-size 0 must be at least 1" in one_line_error(err)
+    code, _, err = run(capsys, "features", str(koi_subset), "--output", str(tmp_path / "f.csv"))
+    assert code == 2 and "has no light curves" in one_line_error(err)
+    assert not (tmp_path / "f.csv").exists()

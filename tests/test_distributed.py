@@ -6,7 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from exohunt.distributed import features_table, read_parquet_chunks, transform_chunks
+from exohunt.distributed import (
+    ChunkWriter,
+    features_table,
+    read_parquet_chunks,
+    transform_chunks,
+)
 from exohunt.errors import ConfigError
 from exohunt.features import make_features
 
@@ -83,3 +88,24 @@ def test_a_bad_scheduler_address_is_refused(curves):
     step = _flux_step(curves)
     with pytest.raises(ConfigError, match="not a Dask scheduler address"):
         list(transform_chunks(step, _chunks(curves, 10), scheduler="localhost:8786"))
+
+
+@pytest.mark.parametrize("name", ["out.csv", "out.parquet"])
+def test_the_chunk_writer_replaces_the_output_only_when_done(tmp_path, name):
+    path = tmp_path / name
+    first = pd.DataFrame({"star_id": ["a", "b"], "depth": [1.0, np.nan]})
+    second = pd.DataFrame({"star_id": ["c"], "depth": [3.0]})
+    with ChunkWriter(path) as writer:
+        writer.write(first)
+        writer.write(second)
+        writer.close()
+    read = pd.read_parquet if name.endswith(".parquet") else pd.read_csv
+    written = read(path)
+    assert written["star_id"].tolist() == ["a", "b", "c"]
+    assert np.isnan(written["depth"][1])
+
+    with pytest.raises(RuntimeError), ChunkWriter(path) as writer:
+        writer.write(second)
+        raise RuntimeError("the run fails half-way")
+    assert read(path)["star_id"].tolist() == ["a", "b", "c"]  # the earlier output is intact
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]  # and no partial file is left

@@ -373,7 +373,7 @@ def cmd_simulate(args) -> int:
 def cmd_features(args) -> int:
     import pandas as pd
 
-    from exohunt.distributed import read_parquet_chunks, transform_chunks
+    from exohunt.distributed import ChunkWriter, read_parquet_chunks, transform_chunks
     from exohunt.errors import DataError
     from exohunt.features import TransitFeatures
 
@@ -381,7 +381,9 @@ def cmd_features(args) -> int:
         raise ExohuntError(f"--chunk-size {args.chunk_size} must be at least 1")
     step = TransitFeatures()
     if str(args.data).endswith(".parquet"):
-        chunks, total, ids = read_parquet_chunks(args.data, args.chunk_size), 0, None
+        # every column but the light curve itself (ids, labels...) goes out beside the features
+        chunks, total = read_parquet_chunks(args.data, args.chunk_size), 0
+        frames = _split_ids(chunks)
     else:
         from exohunt.train import load_data
 
@@ -394,29 +396,44 @@ def cmd_features(args) -> int:
         frame = dataset.to_frame()
         ids = pd.DataFrame({"star_id": dataset.groups})
         total = len(frame)
-        chunks = (
-            frame.iloc[i : i + args.chunk_size].reset_index(drop=True)
+        frames = (
+            (
+                ids.iloc[i : i + args.chunk_size].reset_index(drop=True),
+                frame.iloc[i : i + args.chunk_size].reset_index(drop=True),
+            )
             for i in range(0, total, args.chunk_size)
         )
     step.fit(pd.DataFrame({"flux": [], "time": []}))
     names = list(step.get_feature_names_out())
+    pending: list[pd.DataFrame] = []  # the ids of chunks sent, in order, until their rows return
+
+    def light_curves():
+        for ids, frame in frames:
+            pending.append(ids)
+            yield frame
+
     bars = _ProgressBars(not args.quiet)
-    parts = []
     try:
-        for part in transform_chunks(step, chunks, args.scheduler, progress=bars, total=total):
-            parts.append(pd.DataFrame(part, columns=names))
+        with ChunkWriter(args.output) as writer:
+            for part in transform_chunks(
+                step, light_curves(), args.scheduler, progress=bars, total=total
+            ):
+                features = pd.DataFrame(part, columns=names)
+                writer.write(pd.concat([pending.pop(0), features], axis=1))
+            out = writer.close(columns=names)
     finally:
         bars.close()
-    table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=names)
-    if ids is not None:
-        table = pd.concat([ids, table], axis=1)
-    out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    table.to_parquet(out) if out.suffix == ".parquet" else table.to_csv(out, index=False)
     where = args.scheduler or "local cores"
-    print(f"computed {len(names)} features for {len(table):,} light curves on {where}")
+    print(f"computed {len(names)} features for {writer.rows:,} light curves on {where}")
     print(f"wrote {out.resolve()}")
     return 0
+
+
+def _split_ids(chunks):
+    """(the columns that are not light curves, the frame) for each chunk."""
+    for frame in chunks:
+        keep = [c for c in frame.columns if c not in ("flux", "time", "flux_err", "quality")]
+        yield frame[keep].reset_index(drop=True), frame
 
 
 def cmd_sweep(args) -> int:

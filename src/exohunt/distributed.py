@@ -4,12 +4,15 @@
 model-input frames and yields the feature rows chunk by chunk, in order. At most
 ``max_in_flight`` chunks are held at once, so memory grows with the chunk size, not with the number
 of light curves. :func:`read_parquet_chunks` streams such frames from a Parquet file with one
-light curve per row (a list column ``flux``, optionally ``time``).
+light curve per row (a list column ``flux``, optionally ``time``), and :class:`ChunkWriter`
+writes the feature rows out as they come, so the table is never held whole either.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -123,3 +126,67 @@ def features_table(transformer, chunks, scheduler=None, **kwargs) -> pd.DataFram
     names = list(transformer.get_feature_names_out())
     parts = list(transform_chunks(transformer, chunks, scheduler, **kwargs))
     return pd.DataFrame(np.vstack(parts) if parts else np.empty((0, len(names))), columns=names)
+
+
+class ChunkWriter:
+    """Write frames to one CSV or Parquet file (by ``path``'s suffix), a chunk at a time.
+
+    Rows go to a temporary file beside ``path``, which replaces ``path`` only when
+    :meth:`close` is called after every chunk was written: a failed or interrupted run leaves an
+    earlier ``path`` as it was. Use as a context manager; leaving it on an exception discards
+    the temporary file.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.parquet = self.path.suffix.lower() == ".parquet"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._partial = self.path.with_name(f".{self.path.name}.partial-{os.getpid()}")
+        self._writer = None
+        self._schema = None
+        self.rows = 0
+
+    def write(self, frame: pd.DataFrame) -> None:
+        if self.parquet:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            table = pa.Table.from_pandas(frame, preserve_index=False, schema=self._schema)
+            if self._writer is None:
+                self._schema = table.schema
+                self._writer = pq.ParquetWriter(self._partial, self._schema)
+            self._writer.write_table(table)
+        else:
+            frame.to_csv(
+                self._partial, mode="a" if self.rows else "w", header=not self.rows, index=False
+            )
+        self.rows += len(frame)
+
+    def close(self, columns: list[str] | None = None) -> Path:
+        """Finish the file (an empty one with ``columns`` when no chunk came) and move it into
+        place; returns ``path``."""
+        if self.rows == 0 and self._writer is None:
+            empty = pd.DataFrame(columns=columns or [])
+            if self.parquet:
+                empty.to_parquet(self._partial, index=False)
+            else:
+                empty.to_csv(self._partial, index=False)
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        os.replace(self._partial, self.path)
+        return self.path
+
+    def discard(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        with contextlib.suppress(FileNotFoundError):
+            self._partial.unlink()
+
+    def __enter__(self) -> ChunkWriter:
+        return self
+
+    def __exit__(self, kind, value, traceback) -> None:
+        if kind is not None:
+            self.discard()
