@@ -216,6 +216,7 @@ def test_features_of_a_parquet_file_keep_its_other_columns_in_order(capsys, tmp_
             "label": [i % 2 for i in range(12)],
             "time": [list(t) for t in dataset.time],
             "flux": [list(f) for f in dataset.flux],
+            "flux_err": [list(np.full(len(f), 1e-4)) for f in dataset.flux],
         }
     )
     source = tmp_path / "curves.parquet"
@@ -228,6 +229,7 @@ def test_features_of_a_parquet_file_keep_its_other_columns_in_order(capsys, tmp_
     table = pd.read_parquet(out)
     assert table["star_id"].tolist() == curves["star_id"].tolist()
     assert table["label"].tolist() == curves["label"].tolist()
+    assert not {"flux", "time", "flux_err"} & set(table.columns)  # arrays stay behind
     step = TransitFeatures().fit(pd.DataFrame({"flux": [], "time": []}))
     frame = pd.DataFrame(
         {

@@ -430,9 +430,15 @@ def cmd_features(args) -> int:
 
 
 def _split_ids(chunks):
-    """(the columns that are not light curves, the frame) for each chunk."""
+    """(the frame's scalar columns: ids, labels..., the frame) for each chunk; array columns
+    (flux, time, errors, quality flags) stay behind."""
+
+    def scalar(column) -> bool:
+        first = column.iloc[0] if len(column) else None
+        return isinstance(first, (str, bytes)) or not hasattr(first, "__len__")
+
     for frame in chunks:
-        keep = [c for c in frame.columns if c not in ("flux", "time", "flux_err", "quality")]
+        keep = [c for c in frame.columns if c not in ("flux", "time") and scalar(frame[c])]
         yield frame[keep].reset_index(drop=True), frame
 
 
