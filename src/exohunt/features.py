@@ -388,9 +388,7 @@ class ViewFeatures(TransformerMixin, BaseEstimator):
 
     def transform(self, X: pd.DataFrame) -> np.ndarray:
         check_is_fitted(self, "global_bins_")
-        _require_columns(X, ["global_view", "local_view"])
-        g = np.asarray(np.stack(list(X["global_view"])), dtype=float)
-        v = np.asarray(np.stack(list(X["local_view"])), dtype=float)
+        g, v = stack_views(X)
         if g.shape[1] != self.global_bins_ or v.shape[1] != self.local_bins_:
             raise ModelError(
                 f"views have {g.shape[1]} global and {v.shape[1]} local bins; the model was "
@@ -403,6 +401,14 @@ class ViewFeatures(TransformerMixin, BaseEstimator):
         names = [f"global_{i:03d}" for i in range(self.global_bins_)]
         names += [f"local_{i:02d}" for i in range(self.local_bins_)]
         return np.asarray(names, dtype=object)
+
+
+def stack_views(X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """The ``global_view`` and ``local_view`` columns of ``X`` as float arrays (rows, bins)."""
+    _require_columns(X, ["global_view", "local_view"])
+    return tuple(
+        np.asarray(np.stack(list(X[c])), dtype=float) for c in ("global_view", "local_view")
+    )
 
 
 def _require_columns(X: pd.DataFrame, columns: list[str]) -> None:

@@ -21,6 +21,8 @@ curve, which chain all of the above with :mod:`exohunt.bls`, are in
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 #: Kepler/K2 long cadence (29.4244 min) in days: the assumed spacing of light curves given without
@@ -161,10 +163,16 @@ def detrend(
         return np.asarray(flux, dtype=float) / trend
 
 
-def robust_std(values: np.ndarray) -> float:
+def robust_std(values: np.ndarray, axis: int | None = None):
     """Standard deviation estimated as 1.4826 x the median absolute deviation (NaNs ignored);
-    NaN when there are no finite values."""
+    NaN when there are no finite values. With ``axis``, one estimate per slice along it (an
+    array; NaN for an all-NaN slice)."""
     v = np.asarray(values, dtype=float)
+    if axis is not None:
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices: NaN is the answer
+            median = np.nanmedian(v, axis=axis, keepdims=True)
+            return _MAD_TO_SIGMA * np.nanmedian(np.abs(v - median), axis=axis)
     v = v[np.isfinite(v)]
     if v.size == 0:
         return float("nan")

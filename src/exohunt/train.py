@@ -340,12 +340,11 @@ def train(
         tracker.log_metrics({"duration_seconds": time.perf_counter() - started})
         run_id = tracker.run_id()
 
-    if hasattr(model_uris, "result"):  # written by now: the run's block waits for its logging
-        model_uris = model_uris.result()
     return TrainResult(
         fitted=fitted,
         metrics=all_metrics,
-        metadata=metadata | {"model_uris": model_uris},
+        # written by now: the run's block waits for everything it logged
+        metadata=metadata | {"model_uris": model_uris.result()},
         output_dir=output_dir,
         run_name=run_name,
         cv=cv,

@@ -25,6 +25,9 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from exohunt.features import stack_views
+from exohunt.lightcurve import robust_std
+
 FEATURES = (
     "view_depth_local",
     "view_depth_global",
@@ -46,14 +49,6 @@ FEATURES = (
     "view_deepest_other_dip_snr",
     "view_other_dip_phase",
 )
-
-
-def _robust_std(x: np.ndarray, axis: int = 1) -> np.ndarray:
-    """1.4826 x the median absolute deviation, ignoring NaN; NaN for a row with no values."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: NaN is the answer
-        median = np.nanmedian(x, axis=axis, keepdims=True)
-        return 1.4826 * np.nanmedian(np.abs(x - median), axis=axis)
 
 
 def _width(view: np.ndarray, depth: np.ndarray, level: float, centre: int, reach: int):
@@ -104,7 +99,7 @@ def view_shape(global_view: np.ndarray, local_view: np.ndarray) -> np.ndarray:
         edge = max(2, n_local // 4)
         local_base = np.concatenate([v[:, :edge], v[:, -edge:]], axis=1)
         base_offset = np.nanmean(local_base, axis=1) / depth_local
-        scatter_local = _robust_std(local_base)
+        scatter_local = robust_std(local_base, axis=1)
         snr_local = depth_local / scatter_local * np.sqrt(np.maximum(widths[0.5], 1))
 
         width_global = _width(
@@ -114,7 +109,7 @@ def view_shape(global_view: np.ndarray, local_view: np.ndarray) -> np.ndarray:
         offset = np.abs(np.arange(n_global) - cg)[None, :]
         outside = offset > np.maximum(2 * width_global, 3)[:, None]
         g_out = np.where(outside, g, np.nan)
-        scatter_global = _robust_std(g_out)
+        scatter_global = robust_std(g_out, axis=1)
         snr_global = depth_global / scatter_global * np.sqrt(np.maximum(width_global, 1))
 
         # Secondary eclipse: phase 0.5 is the two ends of the global view. A circular orbit's
@@ -131,29 +126,28 @@ def view_shape(global_view: np.ndarray, local_view: np.ndarray) -> np.ndarray:
         other_dip_snr = deepest / (scatter_global / np.sqrt(3))
         other_phase = np.abs(deepest_at - cg) / n_global  # 0.5: opposite the transit
 
-        out = np.column_stack(
-            [
-                depth_local,
-                depth_global,
-                depth_global / depth_local,
-                widths[0.25],
-                widths[0.5],
-                widths[0.75],
-                flatness,
-                asymmetry,
-                base_offset,
-                scatter_local / depth_local,
-                snr_local,
-                width_global,
-                scatter_global / depth_global,
-                snr_global,
-                secondary / depth_global,
-                secondary_snr,
-                deepest / depth_global,
-                other_dip_snr,
-                other_phase,
-            ]
-        )
+        measures = {
+            "view_depth_local": depth_local,
+            "view_depth_global": depth_global,
+            "view_depth_global_over_local": depth_global / depth_local,
+            "view_width_25_local": widths[0.25],
+            "view_width_50_local": widths[0.5],
+            "view_width_75_local": widths[0.75],
+            "view_flatness_local": flatness,
+            "view_asymmetry_local": asymmetry,
+            "view_baseline_offset_local": base_offset,
+            "view_baseline_scatter_local": scatter_local / depth_local,
+            "view_snr_local": snr_local,
+            "view_width_50_global": width_global,
+            "view_baseline_scatter_global": scatter_global / depth_global,
+            "view_snr_global": snr_global,
+            "view_secondary_depth": secondary / depth_global,
+            "view_secondary_snr": secondary_snr,
+            "view_deepest_other_dip": deepest / depth_global,
+            "view_deepest_other_dip_snr": other_dip_snr,
+            "view_other_dip_phase": other_phase,
+        }
+        out = np.column_stack([measures[name] for name in FEATURES])
     bad = ~np.isfinite(depth_local) | ~np.isfinite(depth_global)
     out[bad] = np.nan
     out[~np.isfinite(out)] = np.nan
@@ -166,20 +160,13 @@ class ViewShapeFeatures(TransformerMixin, BaseEstimator):
     input_columns = ("global_view", "local_view")
 
     def fit(self, X: pd.DataFrame, y=None):
-        from exohunt.features import _require_columns
-
-        _require_columns(X, list(self.input_columns))
+        stack_views(X)  # checks the columns
         self.n_features_in_ = len(X.columns)
         return self
 
     def transform(self, X: pd.DataFrame) -> np.ndarray:
-        from exohunt.features import _require_columns
-
         check_is_fitted(self, "n_features_in_")
-        _require_columns(X, list(self.input_columns))
-        g = np.stack([np.asarray(r, dtype=float) for r in X["global_view"]])
-        v = np.stack([np.asarray(r, dtype=float) for r in X["local_view"]])
-        return view_shape(g, v)
+        return view_shape(*stack_views(X))
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         check_is_fitted(self, "n_features_in_")

@@ -101,10 +101,13 @@ class Tracker:
 
     def log_model(
         self, fitted, frame, model_name: str, metadata: dict, model_file: Path | None = None
-    ) -> dict:
-        """Log the fitted model (native flavor and servable pyfunc); return their URIs.
-        ``model_file``: where the model was saved (joblib), if it was; spares pickling it again."""
-        return {}
+    ) -> Future:
+        """Log the fitted model (native flavor and servable pyfunc). The future gives their URIs
+        (``{}`` here), once written. ``model_file``: where the model was saved (joblib), if it
+        was; spares pickling it again."""
+        future: Future = Future()
+        future.set_result({})
+        return future
 
     def close(self) -> None:
         """Finish: write what is queued and release the tracking worker."""
