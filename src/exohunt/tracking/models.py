@@ -52,9 +52,11 @@ def _log_native(mlflow, fitted, frame, model_name: str) -> str:
         module.eval()
         with torch.no_grad():
             output = module(torch.from_numpy(X)).numpy()
-        # pickle, not the default torch.export (pt2): export traces the network, 0.6-3 s
+        # pickle, not the default torch.export (pt2): export traces the network, 0.6-3 s. MLflow
+        # warns about pickle on every log; the model is exohunt's own, logged by the user's run.
         flavor, model, extra = mlflow.pytorch, module, {"serialization_format": "pickle"}
         package = "torch"
+        logging.getLogger("mlflow.pytorch").setLevel(logging.ERROR)
     elif hasattr(estimator, "model_") and model_name == "xgboost":
         flavor, model, extra, package = mlflow.xgboost, estimator.model_, {}, "xgboost"
         output = model.predict_proba(X)
