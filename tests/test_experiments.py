@@ -153,3 +153,83 @@ def test_the_champion_scores_raw_rows_with_both_tools(
     assert done.returncode == 0, done.stderr[-2000:]
     served = json.loads(out.read_text())["predictions"]
     assert np.allclose([p["planet_probability"] for p in served], ours["planet_probability"])
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_mlflow_models_serve_scores_raw_csv_and_json_bodies(experiment, koi_subset, tmp_path):
+    """The champion behind `mlflow models serve`, as the docs show it, answers raw KOI rows sent
+    as CSV and as JSON, with the probabilities `exohunt predict` gives."""
+    import signal
+    import time
+    import urllib.error
+    import urllib.request
+
+    root, uri, _ = experiment
+    raw = pd.read_csv(koi_subset, comment="#").tail(12)
+    raw_csv = tmp_path / "raw.csv"
+    raw.to_csv(raw_csv, index=False)
+    preds_csv = tmp_path / "preds.csv"
+    env = os.environ | {"MLFLOW_TRACKING_URI": uri}
+    args = ["predict", "models:/exohunt-kepler-test@champion", str(raw_csv)]
+    done = subprocess.run(
+        [sys.executable, "-m", "exohunt.cli", *args, "--output", str(preds_csv)],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    ours = pd.read_csv(preds_csv)["planet_probability"].to_numpy()
+
+    port = _free_port()
+    bin_dir = os.path.dirname(sys.executable)  # as in an activated venv: MLflow execs uvicorn
+    server = subprocess.Popen(
+        ["mlflow", "models", "serve", "-m", "models:/exohunt-kepler-test@champion"]
+        + ["--env-manager", "local", "--port", str(port)],
+        env=env | {"PATH": os.pathsep.join([bin_dir, os.environ.get("PATH", "")])},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # uvicorn's workers go with it
+    )
+    base = f"http://127.0.0.1:{port}"
+
+    def post(body: bytes, content_type: str) -> list[float]:
+        request = urllib.request.Request(
+            f"{base}/invocations", data=body, headers={"Content-Type": content_type}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                answer = json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            pytest.fail(f"{content_type}: HTTP {exc.code}: {exc.read()[:500]!r}")
+        return [p["planet_probability"] for p in answer["predictions"]]
+
+    try:
+        deadline = time.time() + 180
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/ping", timeout=5):
+                    break
+            except OSError:
+                assert server.poll() is None, server.communicate()[1][-2000:]
+                assert time.time() < deadline, "mlflow models serve did not answer within 180 s"
+                time.sleep(0.5)
+        from_csv = post(raw_csv.read_bytes(), "text/csv")
+        split = json.loads(raw.to_json(orient="split", index=False))
+        from_json = post(json.dumps({"dataframe_split": split}).encode(), "application/json")
+        records = json.loads(raw.to_json(orient="records"))
+        from_records = post(json.dumps({"dataframe_records": records}).encode(), "application/json")
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+    assert np.allclose(from_csv, ours) and np.allclose(from_json, ours)
+    assert np.allclose(from_records, ours)
+    assert len(ours) == 12

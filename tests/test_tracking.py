@@ -189,6 +189,26 @@ def test_the_servable_model_scores_raw_rows(store, koi_subset, tmp_path):
     assert np.allclose(served, local["planet_probability"])
 
 
+def test_the_servable_signature_has_plain_column_types():
+    """MLflow's scoring server reads a CSV body with the signature's pandas types, which exist
+    for plain types only. A star id keeps the training catalogue's kind: numbers or text."""
+    from exohunt.tracking.models import _servable_signature
+
+    example = pd.DataFrame(
+        {
+            "kepid": np.array([10797460, 10811496], dtype=np.int64),
+            "hostname": ["K2-18", "K2-3"],
+            "orbital_period": [9.49, 19.9],
+        }
+    )
+    output = pd.DataFrame({"planet_probability": [0.1, 0.9], "predicted_label": [0, 1]})
+    schema = _servable_signature(example, output).inputs
+    types = dict(zip(schema.input_names(), schema.pandas_types(), strict=True))
+    assert types["kepid"] == np.int64 and types["hostname"] == object
+    assert types["orbital_period"] == types["koi_period"] == np.float64  # aliases too
+    assert not any(spec.required for spec in schema.inputs)
+
+
 def test_network_and_boosting_runs_log_per_epoch_series(store, koi_subset, tmp_path):
     tracker = make_tracker(True)
     data = DataConfig(dataset=str(koi_subset))

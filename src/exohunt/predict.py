@@ -145,8 +145,8 @@ def required_columns(model) -> list[str]:
 
 def raw_input_example(model, frame: pd.DataFrame) -> pd.DataFrame:
     """A few rows in the form a CSV gives them: the needed columns (with the star id, period and
-    epoch the star context is computed from), numbers as float64, star ids as text and arrays as
-    JSON-style text. Used as the servable model's input example and signature."""
+    epoch the star context is computed from), numbers as float64, star ids as integers where they
+    are numbers (``kepid``) and as text otherwise, and arrays as JSON-style text. Used as the servable model's input example and signature."""
     from exohunt.dataset import ARRAY_COLUMNS
     from exohunt.io.columns import STAR_ID_COLUMNS, id_strings
     from exohunt.io.context import CONTEXT_COLUMNS
@@ -163,7 +163,9 @@ def raw_input_example(model, frame: pd.DataFrame) -> pd.DataFrame:
                 lambda a: "[" + ", ".join(f"{v:.7g}" for v in np.asarray(a, dtype=float)) + "]"
             )
         elif column in STAR_ID_COLUMNS:
-            example[column] = id_strings(values)
+            ids = id_strings(values)
+            numeric = len(ids) > 0 and all(i.isdigit() for i in ids)
+            example[column] = ids.astype(np.int64) if numeric else ids
         else:
             example[column] = pd.to_numeric(values, errors="coerce").astype("float64")
     return example

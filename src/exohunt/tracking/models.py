@@ -82,15 +82,15 @@ def _servable_signature(example, output):
     row with ``koi_period`` is accepted where the model reads ``orbital_period``)."""
     from mlflow.models import ModelSignature, infer_signature
     from mlflow.types import ColSpec, Schema
-    from mlflow.types.schema import AnyType
 
-    from exohunt.io.columns import ALIASES, STAR_ID_COLUMNS
+    from exohunt.io.columns import ALIASES
 
     specs, seen = [], set()
     for column in example.columns:
-        kind = "string" if example[column].dtype == object else "double"
-        if column in STAR_ID_COLUMNS:
-            kind = AnyType()  # a number in one catalogue (kepid), text in another
+        # Plain column types only: the scoring server reads a CSV body with them. A star id is
+        # typed as the training catalogue has it: long for numbers (kepid), string for text.
+        dtype = example[column].dtype
+        kind = "long" if dtype.kind in "iu" else "double" if dtype.kind == "f" else "string"
         for name in (column, *ALIASES.get(column, ())):
             if name not in seen:
                 seen.add(name)
