@@ -16,6 +16,7 @@ Prints the median wall times and the overhead as a share of the tracked wall tim
 the champion registered) instead of one `exohunt train` per model.
 
 Usage: python bench/tracking_overhead.py [--repeats 3] [--models random_forest xgboost nn]
+                                        [--workers warm cold]
        python bench/tracking_overhead.py --experiments [--repeats 3]
 """
 
@@ -72,6 +73,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--models", nargs="+", default=["random_forest", "xgboost", "nn"])
     parser.add_argument("--experiments", action="store_true", help="time `exohunt experiments`")
+    parser.add_argument("--workers", nargs="+", choices=["warm", "cold"], default=["warm", "cold"])
     options = parser.parse_args()
     jobs = {model: ["train", "--model", model] for model in options.models}  # name -> command
     if options.experiments:
@@ -91,22 +93,33 @@ def main() -> None:
                 common = [*command, "--output", f"o{i}"]
                 wait_for(spare)
                 times["untracked"].append(run([*common, "--no-mlflow"], cwd, env))
-                times["warm"].append(run(common, cwd, env))
-                wait_for(spare)
-                times["cold"].append(run(common, cwd, cold_env))
+                if "warm" in options.workers:
+                    times["warm"].append(run(common, cwd, env))
+                    wait_for(spare)
+                if "cold" in options.workers:
+                    times["cold"].append(run(common, cwd, cold_env))
             off = statistics.median(times["untracked"])
-            for kind in ("warm", "cold"):
+            for kind in options.workers:
                 on = statistics.median(times[kind])
-                rows.append((model, kind, off, on, on - off, (on - off) / on))
+                spread = (min(times["untracked"]), max(times["untracked"]), *_range(times[kind]))
+                rows.append((model, kind, off, on, on - off, (on - off) / on, spread))
 
     print(f"first run on a fresh store (schema creation included): {first:.1f} s")
     print(f"median of {options.repeats} runs each, one process per run, bundled KOI table\n")
     print(
-        "| command | worker | --no-mlflow (s) | tracked (s) | overhead (s) | share of wall time |"
+        "| command | worker | --no-mlflow (s) | tracked (s) | overhead (s) | share of wall time "
+        "| range: --no-mlflow, tracked (s) |"
     )
-    print("|---|---|---|---|---|---|")
-    for model, kind, off, on, extra, share in rows:
-        print(f"| {model} | {kind} | {off:.2f} | {on:.2f} | {extra:+.2f} | {share:+.0%} |")
+    print("|---|---|---|---|---|---|---|")
+    for model, kind, off, on, extra, share, spread in rows:
+        print(
+            f"| {model} | {kind} | {off:.2f} | {on:.2f} | {extra:+.2f} | {share:+.0%} "
+            f"| {spread[0]:.1f}–{spread[1]:.1f}, {spread[2]:.1f}–{spread[3]:.1f} |"
+        )
+
+
+def _range(values: list[float]) -> tuple[float, float]:
+    return min(values), max(values)
 
 
 if __name__ == "__main__":
