@@ -204,7 +204,7 @@ def test_the_servable_signature_has_plain_column_types():
     output = pd.DataFrame({"planet_probability": [0.1, 0.9], "predicted_label": [0, 1]})
     schema = _servable_signature(example, output).inputs
     types = dict(zip(schema.input_names(), schema.pandas_types(), strict=True))
-    assert types["kepid"] == np.int64 and types["hostname"] == object
+    assert types["kepid"] == np.dtype("int64") and types["hostname"] == np.dtype("O")
     assert types["orbital_period"] == types["koi_period"] == np.float64  # aliases too
     assert not any(spec.required for spec in schema.inputs)
 
