@@ -35,12 +35,17 @@ def ui(tmp_path_factory, koi_subset):
     root = tmp_path_factory.mktemp("ui")
     uri = f"sqlite:///{root / 'mlruns' / 'mlflow.db'}"
     tracker = make_tracker(True, uri, "ui-test")
-    names = []
-    for model in ("random_forest", "xgboost"):
+    runs = {}  # run name -> run id
+    for model in ("random_forest", "xgboost", "nn"):
         config = TrainConfig(
-            data=DataConfig(dataset=str(koi_subset)), model=model, output=str(root / model)
+            data=DataConfig(dataset=str(koi_subset)),
+            model=model,
+            output=str(root / model),
+            epochs=5,
         )
-        names.append(train(config, tracker).run_name)
+        result = train(config, tracker)
+        runs[result.run_name] = result.run_id
+    names = list(runs)
     port = _free_port()
     process = subprocess.Popen(
         [
@@ -71,14 +76,14 @@ def ui(tmp_path_factory, koi_subset):
     else:
         process.kill()
         pytest.fail("the MLflow UI did not answer /health within 180 s")
-    yield base, names, process, tracker.experiment_id
+    yield base, names, process, tracker.experiment_id, runs
     if process.poll() is None:
         process.kill()
         process.wait()
 
 
 def test_the_runs_are_served_over_the_rest_api(ui):
-    base, names, _, experiment_id = ui
+    base, names, _, experiment_id, _ = ui
     body = json.dumps({"experiment_ids": [experiment_id]}).encode()
     request = urllib.request.Request(
         f"{base}/api/2.0/mlflow/runs/search",
@@ -91,12 +96,12 @@ def test_the_runs_are_served_over_the_rest_api(ui):
     assert {r["info"]["status"] for r in runs} == {"FINISHED"}
 
 
-def test_the_runs_page_renders_the_run_names_in_chromium(ui, tmp_path):
+def _rendered(url: str, expected: list[str], profile) -> str:
+    """The DOM headless Debian chromium renders for ``url`` (retried with more time while any of
+    ``expected`` is missing: a loaded machine renders the React app slowly)."""
     chromium = require_system("chromium")
-    base, names, _, experiment_id = ui
-    url = f"{base}/#/experiments/{experiment_id}/runs"
     dom = ""
-    for budget in (15000, 40000):  # a loaded machine renders the React app slowly
+    for budget in (15000, 40000):
         done = subprocess.run(
             [
                 chromium,
@@ -108,7 +113,7 @@ def test_the_runs_page_renders_the_run_names_in_chromium(ui, tmp_path):
                 "--disable-background-networking",
                 "--disable-component-update",
                 "--disable-sync",
-                f"--user-data-dir={tmp_path / 'profile'}",
+                f"--user-data-dir={profile}",
                 f"--virtual-time-budget={budget}",
                 "--dump-dom",
                 url,
@@ -118,14 +123,30 @@ def test_the_runs_page_renders_the_run_names_in_chromium(ui, tmp_path):
             timeout=180,
         )
         dom = done.stdout
-        if all(name in dom for name in names):
+        if all(text in dom for text in expected):
             break
+    return dom
+
+
+def test_the_runs_page_renders_the_run_names_in_chromium(ui, tmp_path):
+    base, names, _, experiment_id, _ = ui
+    dom = _rendered(f"{base}/#/experiments/{experiment_id}/runs", names, tmp_path / "profile")
     for name in names:
         assert name in dom, f"{name} not in the rendered runs page"
 
 
+def test_the_network_run_page_shows_its_loss_series_in_chromium(ui, tmp_path):
+    base, _, _, experiment_id, runs = ui
+    name, run_id = next((n, r) for n, r in runs.items() if n.startswith("nn_"))
+    url = f"{base}/#/experiments/{experiment_id}/runs/{run_id}"
+    expected = [name, "train_loss", "val_loss"]
+    dom = _rendered(url, expected, tmp_path / "profile")
+    for text in expected:
+        assert text in dom, f"{text} not in the rendered page of run {name}"
+
+
 def test_the_ui_prints_the_runs_page_and_stops_cleanly_on_ctrl_c(ui):
-    base, _, process, experiment_id = ui
+    base, _, process, experiment_id, _ = ui
     process.send_signal(signal.SIGINT)
     stdout, stderr = process.communicate(timeout=180)  # a safety net, not a speed test
     assert process.returncode == 0, stderr[-2000:]
