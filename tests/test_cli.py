@@ -161,6 +161,7 @@ def test_predict_writes_ids_probability_and_label(capsys, tmp_path, rf_model, sh
     threshold = json.loads((rf_model / "model_metadata.json").read_text())["threshold"]
     assert ((preds["planet_probability"] >= threshold) == preds["predicted_label"]).all()
     assert f"wrote {out_csv}" in out
+    assert f"model: {rf_model.resolve()}" in out
 
 
 def test_evaluate_prints_metrics_and_confusion_matrix(capsys, rf_model, shared_data):
@@ -169,6 +170,7 @@ def test_evaluate_prints_metrics_and_confusion_matrix(capsys, rf_model, shared_d
     code, out, _ = run(capsys, "evaluate", str(rf_model), str(bundled_koi_path()))
     assert code == 0
     assert "average_precision" in out and "confusion matrix" in out
+    assert f"model: {rf_model.resolve()}" in out
     code, out, _ = run(capsys, "evaluate", str(rf_model), str(bundled_koi_path()), "--json")
     metrics = json.loads(out)
     cm = metrics["confusion_matrix"]

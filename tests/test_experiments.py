@@ -103,7 +103,7 @@ def test_the_best_model_by_average_precision_is_tagged_and_registered(experiment
 
 
 def test_the_champion_scores_raw_rows_with_both_tools(
-    experiment, koi_subset, tmp_path, monkeypatch
+    experiment, koi_subset, tmp_path, monkeypatch, capsys
 ):
     root, uri, _ = experiment
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
@@ -126,6 +126,10 @@ def test_the_champion_scores_raw_rows_with_both_tools(
     )
     ours = pd.read_csv(preds_csv)
     assert len(ours) == 30
+    # the store the model came from, as every command prints it
+    assert (
+        f"model: models:/exohunt-kepler-test@champion (tracking: {uri})" in capsys.readouterr().out
+    )
 
     out = tmp_path / "served.json"
     mlflow_cli = os.path.join(os.path.dirname(sys.executable), "mlflow")

@@ -531,10 +531,22 @@ def _read_for_model(args, loaded):
     return dataset
 
 
+def _model_source(args) -> str:
+    """Where the model comes from, as printed: its folder, or its URI and the tracking store."""
+    from exohunt.predict import is_mlflow_uri
+
+    if not is_mlflow_uri(args.model):
+        return f"model: {Path(args.model).resolve()}"
+    from exohunt.tracking import redact, resolve_tracking_uri
+
+    return f"model: {args.model} (tracking: {redact(resolve_tracking_uri(args.tracking_uri))})"
+
+
 def cmd_predict(args) -> int:
     from exohunt.predict import load_model, predict
 
     loaded = load_model(args.model, args.tracking_uri)
+    print(_model_source(args))
     dataset = _read_for_model(args, loaded)
     print(f"data: {_describe(dataset)}")
     table = predict(loaded, dataset)
@@ -553,6 +565,8 @@ def cmd_evaluate(args) -> int:
     from exohunt.predict import evaluate, load_model
 
     loaded = load_model(args.model, args.tracking_uri)
+    if not args.json:  # stdout is the JSON alone
+        print(_model_source(args))
     dataset = _read_for_model(args, loaded)
     metrics = evaluate(loaded, dataset)
     if args.json:

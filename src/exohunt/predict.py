@@ -28,6 +28,13 @@ class LoadedModel:
         return float(self.model.threshold)
 
 
+def is_mlflow_uri(location: str | Path) -> bool:
+    """Whether ``location`` names a logged model (``models:/``, ``runs:/``, any ``scheme://``)
+    rather than a folder written by ``exohunt train``."""
+    text = str(location)
+    return "://" in text or text.startswith(("models:/", "runs:/"))
+
+
 def load_model(location: str | Path, tracking_uri: str | None = None) -> LoadedModel:
     """Load a model from a ``exohunt train`` output directory or an MLflow model URI.
 
@@ -37,7 +44,7 @@ def load_model(location: str | Path, tracking_uri: str | None = None) -> LoadedM
         If the location does not exist or holds no exohunt model.
     """
     text = str(location)
-    if "://" in text or text.startswith("models:/") or text.startswith("runs:/"):
+    if is_mlflow_uri(text):
         from exohunt.tracking import load_logged_model
 
         model, metadata = load_logged_model(text, tracking_uri)
