@@ -21,7 +21,6 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -29,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from support import free_port
 
 SUPERUSER = "exohunt"
 PASSWORD = "pg-s3cret-pw"  # a throwaway cluster's password: tests check it never leaks
@@ -43,12 +44,6 @@ def find_bindir() -> Path | None:
         if all((folder / name).exists() for name in ("initdb", "pg_ctl", "postgres")):
             return folder
     return None
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

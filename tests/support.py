@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import os
+import socket
 
 import pytest
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def require_system(command: str) -> str:

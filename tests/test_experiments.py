@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from exohunt.cli import main
+from support import free_port
 
 
 @pytest.fixture(scope="module")
@@ -159,14 +160,6 @@ def test_the_champion_scores_raw_rows_with_both_tools(
     assert np.allclose([p["planet_probability"] for p in served], ours["planet_probability"])
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_mlflow_models_serve_scores_raw_csv_and_json_bodies(experiment, koi_subset, tmp_path):
     """The champion behind `mlflow models serve`, as the docs show it, answers raw KOI rows sent
     as CSV and as JSON, with the probabilities `exohunt predict` gives."""
@@ -191,7 +184,7 @@ def test_mlflow_models_serve_scores_raw_csv_and_json_bodies(experiment, koi_subs
     assert done.returncode == 0, done.stderr[-2000:]
     ours = pd.read_csv(preds_csv)["planet_probability"].to_numpy()
 
-    port = _free_port()
+    port = free_port()
     bin_dir = os.path.dirname(sys.executable)  # as in an activated venv: MLflow execs uvicorn
     server = subprocess.Popen(
         ["mlflow", "models", "serve", "-m", "models:/exohunt-kepler-test@champion"]

@@ -17,7 +17,8 @@ from exohunt.config import DataConfig, TrainConfig
 from exohunt.errors import ConfigError, ExohuntError
 from exohunt.server import serve, server_command
 from exohunt.train import load_data
-from pg import PASSWORD, free_port, postgres  # noqa: F401  (postgres is a fixture)
+from pg import PASSWORD, postgres  # noqa: F401  (postgres is a fixture)
+from support import free_port
 
 EXPERIMENT = "team-test"
 

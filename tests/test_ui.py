@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,13 +14,7 @@ import pytest
 from exohunt.config import DataConfig, TrainConfig
 from exohunt.tracking import make_tracker
 from exohunt.train import train
-from support import require_system
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from support import free_port, require_system
 
 
 def _get(url: str, timeout: float = 5.0) -> bytes:
@@ -46,7 +39,7 @@ def ui(tmp_path_factory, koi_subset):
         result = train(config, tracker)
         runs[result.run_name] = result.run_id
     names = list(runs)
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [
             sys.executable,

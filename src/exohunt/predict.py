@@ -153,7 +153,8 @@ def required_columns(model) -> list[str]:
 def raw_input_example(model, frame: pd.DataFrame) -> pd.DataFrame:
     """A few rows in the form a CSV gives them: the needed columns (with the star id, period and
     epoch the star context is computed from), numbers as float64, star ids as integers where they
-    are numbers (``kepid``) and as text otherwise, and arrays as JSON-style text. Used as the servable model's input example and signature."""
+    are numbers (``kepid``) and as text otherwise, and arrays as JSON-style text. Used as the
+    servable model's input example and signature."""
     from exohunt.dataset import ARRAY_COLUMNS
     from exohunt.io.columns import STAR_ID_COLUMNS, id_strings
     from exohunt.io.context import CONTEXT_COLUMNS

@@ -36,6 +36,16 @@ def warm_up(uri: str, models: tuple[str, ...] = ()) -> None:
         _import_for_model(model_name)
 
 
+#: What unpickling a saved exohunt Pipeline imports (the model's own modules apart).
+_PIPELINE_MODULES = (
+    "exohunt.features",
+    "sklearn.pipeline",
+    "sklearn.impute",
+    "sklearn.preprocessing",
+    "sklearn.model_selection",
+)
+
+
 def _import_for_model(model_name: str) -> None:
     """Import what loading and logging a ``model_name`` model needs (torch alone is ~2 s)."""
     import importlib
@@ -52,16 +62,6 @@ def _import_for_model(model_name: str) -> None:
         importlib.import_module(module)
 
 
-#: What unpickling a saved exohunt Pipeline imports (the model's own modules apart).
-_PIPELINE_MODULES = (
-    "exohunt.features",
-    "sklearn.pipeline",
-    "sklearn.impute",
-    "sklearn.preprocessing",
-    "sklearn.model_selection",
-)
-
-
 def _skip_package_scan() -> None:
     """Spare MLflow's scan of every installed distribution (1.3 s here) in this process.
 
@@ -72,8 +72,10 @@ def _skip_package_scan() -> None:
     looks up by name, which an empty map leaves it to do. This worker process logs exohunt's
     models only. The map is MLflow-internal (pinned 3.17.2): if it goes away, nothing breaks and
     the first ``log_model`` is slower."""
-    from mlflow.utils import requirements_utils
-
+    try:
+        from mlflow.utils import requirements_utils
+    except ImportError:
+        return
     if getattr(requirements_utils, "_MODULES_TO_PACKAGES", False) is None:
         requirements_utils._MODULES_TO_PACKAGES = {}
 
