@@ -4,9 +4,10 @@ Light curves are Kaggle/K2-sized: 3,197 long cadences (65 d), white + red noise 
 variability, with a transit in half of them. The search uses exohunt's defaults: 5,000 trial
 periods from 0.5 d to a third of the baseline and 7 durations from 1 to 8 h. Measured in one run:
 
-- the fast search (:func:`exohunt.bls.bls_search`) on one core, and on every core with joblib
-  (loky processes, after the workers have started);
-- astropy's BoxLeastSquares (:func:`exohunt.bls.bls_reference`) on a few curves: it is slow;
+- the fast search (:func:`exohunt.lightcurve.bls.bls_search`) on one core, and on every core
+  with joblib (loky processes, after the workers have started);
+- astropy's BoxLeastSquares (:func:`exohunt.lightcurve.bls.bls_reference`) on a few curves: it
+  is slow;
 - the whole :class:`exohunt.features.TransitFeatures` step (clean, normalise, detrend, clip,
   search, vetting statistics) on one core and on every core.
 
@@ -26,9 +27,10 @@ import time
 import numpy as np
 import pandas as pd
 
-from exohunt import lightcurve as lc
-from exohunt.bls import bls_reference, bls_search, default_durations, period_grid
 from exohunt.features import TransitFeatures
+from exohunt.lightcurve.bls import bls_reference, bls_search, default_durations, period_grid
+from exohunt.lightcurve.clean import KEPLER_LONG_CADENCE_DAYS, detrend, normalize
+from exohunt.lightcurve.views import fold
 
 N_CADENCES = 3197
 
@@ -36,7 +38,7 @@ N_CADENCES = 3197
 def make_curves(n: int, seed: int = 0) -> tuple[np.ndarray, list[np.ndarray]]:
     """``n`` light curves in e-/s on one Kepler long-cadence time grid (days)."""
     rng = np.random.default_rng(seed)
-    time_ = np.arange(N_CADENCES) * lc.KEPLER_LONG_CADENCE_DAYS
+    time_ = np.arange(N_CADENCES) * KEPLER_LONG_CADENCE_DAYS
     curves = []
     for i in range(n):
         flux = 1 + rng.normal(0, 5e-4, time_.size)
@@ -44,7 +46,7 @@ def make_curves(n: int, seed: int = 0) -> tuple[np.ndarray, list[np.ndarray]]:
         flux += 2e-3 * np.sin(2 * np.pi * time_ / rng.uniform(3, 20))
         if i % 2 == 0:
             period = rng.uniform(0.7, 15)
-            phase = lc.fold(time_, period, rng.uniform(0, period))
+            phase = fold(time_, period, rng.uniform(0, period))
             flux -= rng.uniform(3e-4, 3e-3) * (np.abs(phase) < rng.uniform(0.05, 0.25) / 2)
         curves.append(1e4 * flux)
     return time_, curves
@@ -106,7 +108,7 @@ def main() -> None:
 
     cores = os.cpu_count() or 1
     time_, raw = make_curves(args.curves)
-    prepared = [lc.detrend(time_, lc.normalize(f)) for f in raw]
+    prepared = [detrend(time_, normalize(f)) for f in raw]
     periods = period_grid(time_)
     durations = default_durations()
     print(

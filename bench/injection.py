@@ -1,11 +1,11 @@
 """Injection-recovery benchmark: how many simulated transits the trained model recovers, by SNR.
 
 Simulates a training set and an independent test set (different seeds) with
-:func:`exohunt.simulate.simulate`, writes both as flux-csv, trains through exohunt's one training
+:func:`exohunt.lightcurve.simulate.simulate`, writes both as flux-csv, trains through exohunt's one training
 path (:func:`exohunt.train.train`, no tracking), scores the test set with the saved model, and
 prints markdown tables: recall at a 1% false-alarm rate (the threshold is the 99th percentile of
 the scores of the test negatives, eclipsing binaries included) in bins of ``snr`` and of ``mes``
-(see :mod:`exohunt.simulate`), the false-alarm rate of each kind of negative, and the overall
+(see :mod:`exohunt.lightcurve.simulate`), the false-alarm rate of each kind of negative, and the overall
 average precision and ROC AUC.
 
 For scale: the Kepler pipeline recovers ~75-90% of injected transits at MES 10 and nearly all
@@ -47,7 +47,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def simulate_to(path: Path, n: int, seed: int) -> tuple[Path, pd.DataFrame]:
-    from exohunt.simulate import simulate, write_simulation
+    from exohunt.lightcurve.simulate import simulate, write_simulation
 
     rows, truth = simulate(n=n, seed=seed)
     data, _ = write_simulation(rows, truth, path, format="flux-csv")

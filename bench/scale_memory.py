@@ -23,7 +23,7 @@ def write_parquet(path: Path, n: int, piece: int = 1000) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from exohunt.simulate import simulate
+    from exohunt.lightcurve.simulate import simulate
 
     writer = None
     for start in range(0, n, piece):

@@ -1,7 +1,7 @@
 """Team server load: `exohunt server` on PostgreSQL under 8 concurrent clients and a real train.
 
 Starts a throwaway PostgreSQL cluster (tests/pg.py; fsync on, as a real one) and
-`python -m exohunt.server` on it, then at one moment 8 client processes that each log
+`python -m exohunt.services.server` on it, then at one moment 8 client processes that each log
 ``--batches`` batches of 1,000 metrics to their own run (MlflowClient.log_batch, the call
 exohunt's tracker makes for per-epoch histories) while one real `exohunt train` runs through the
 same server. Prints the median and 95th-percentile latency of a 1,000-metric batch, the
@@ -25,8 +25,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from pg import free_port, postgres_cluster  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.pg import free_port, postgres_cluster  # noqa: E402
 
 EXPERIMENT = "server-load"
 KEYS = 10  # a batch is 10 metrics x 100 steps = 1,000 values
@@ -121,7 +121,7 @@ def main() -> None:
 
     from mlflow.tracking import MlflowClient
 
-    from exohunt.server import default_workers
+    from exohunt.services.server import default_workers
 
     workers = options.workers or default_workers()
     with tempfile.TemporaryDirectory() as tmp, postgres_cluster(fast=False) as pg:
@@ -130,7 +130,13 @@ def main() -> None:
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         server = subprocess.Popen(
-            [sys.executable, "-m", "exohunt.server", "--artifacts-destination", str(tmp / "art")]
+            [
+                sys.executable,
+                "-m",
+                "exohunt.services.server",
+                "--artifacts-destination",
+                str(tmp / "art"),
+            ]
             + ["--port", str(port), "--workers", str(workers)],
             env=os.environ | {"MLFLOW_BACKEND_STORE_URI": uri},
             stdout=subprocess.DEVNULL,

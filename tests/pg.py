@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from support import free_port
+from tests.support import free_port
 
 SUPERUSER = "exohunt"
 PASSWORD = "pg-s3cret-pw"  # a throwaway cluster's password: tests check it never leaks

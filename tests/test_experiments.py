@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from exohunt.cli import main
-from support import free_port
+from tests.support import free_port
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,7 @@ from exohunt.tracking import (
 )
 from exohunt.tracking.store import prepare_store
 from exohunt.train import train
-from pg import postgres  # noqa: F401  (a fixture)
+from tests.pg import postgres  # noqa: F401  (a fixture)
 
 COMMON_PARAMS = {
     "model_type",

@@ -144,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("server", help="a team MLflow tracking server on PostgreSQL")
-    from exohunt.server import add_arguments as add_server_arguments
+    from exohunt.services.server import add_arguments as add_server_arguments
 
     add_server_arguments(p)
     p.set_defaults(func=cmd_server)
@@ -351,7 +351,7 @@ def cmd_experiments(args) -> int:
 
 
 def cmd_simulate(args) -> int:
-    from exohunt.simulate import simulate, write_simulation
+    from exohunt.lightcurve.simulate import simulate, write_simulation
 
     rows, truth = simulate(
         n=args.n,
@@ -373,9 +373,9 @@ def cmd_simulate(args) -> int:
 def cmd_features(args) -> int:
     import pandas as pd
 
-    from exohunt.distributed import ChunkWriter, read_parquet_chunks, transform_chunks
     from exohunt.errors import DataError
     from exohunt.features import TransitFeatures
+    from exohunt.services.distributed import ChunkWriter, read_parquet_chunks, transform_chunks
 
     if args.chunk_size < 1:
         raise ExohuntError(f"--chunk-size {args.chunk_size} must be at least 1")
@@ -443,7 +443,7 @@ def _split_ids(chunks):
 
 
 def cmd_sweep(args) -> int:
-    from exohunt.sweep import run_sweep
+    from exohunt.services.sweep import run_sweep
 
     config = _train_config(args, args.dataset)
     tracker = _tracker(args)
@@ -483,7 +483,7 @@ def cmd_sweep(args) -> int:
 
 
 def cmd_server(args) -> int:
-    from exohunt.server import serve
+    from exohunt.services.server import serve
 
     return serve(
         args.backend_store_uri,
@@ -497,7 +497,7 @@ def cmd_server(args) -> int:
 
 
 def cmd_ui(args) -> int:
-    from exohunt.ui import serve_ui
+    from exohunt.services.ui import serve_ui
 
     return serve_ui(args.host, args.port, args.tracking_uri, args.experiment_name, print)
 

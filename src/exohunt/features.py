@@ -16,16 +16,18 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from exohunt.bls import DEFAULT_DURATIONS_HOURS, DEFAULT_MIN_PERIOD, DEFAULT_N_PERIODS
 from exohunt.dataset import ARRAY_COLUMNS
 from exohunt.errors import ModelError
 from exohunt.io.context import CONTEXT_COLUMNS
-from exohunt.lightcurve_features import (
+from exohunt.lightcurve.bls import DEFAULT_DURATIONS_HOURS, DEFAULT_MIN_PERIOD, DEFAULT_N_PERIODS
+from exohunt.lightcurve.features import (
     FLUX_STATISTICS,
     TRANSIT_FEATURES,
     flux_statistics,
     transit_feature_rows,
 )
+from exohunt.lightcurve.view_shape import FEATURES as VIEW_SHAPE_FEATURES
+from exohunt.lightcurve.view_shape import view_shape
 
 log = logging.getLogger(__name__)
 
@@ -210,15 +212,16 @@ class TransitFeatures(TransformerMixin, BaseEstimator):
     """Transit-search features of the ``flux`` column: a BLS search, or a fold on the catalogue's
     period, plus the ten :data:`FLUX_STATISTICS` of the raw flux.
 
-    Per light curve (:func:`exohunt.lightcurve_features.transit_features`): drop NaN cadences, sort and
-    de-duplicate (:func:`exohunt.lightcurve.clean`); divide by the median; divide by a sliding
-    biweight trend; drop upward 3-sigma outliers; then either fold on the row's catalogue
-    ``orbital_period`` (days), ``transit_epoch`` and ``transit_duration`` (hours), when all three
-    are finite and the frame has ``time``, or run :func:`exohunt.bls.bls_search` over periods
-    from ``min_period`` to a third of the baseline. Time comes from the ``time`` column (days,
-    BKJD/BTJD); without it, cadences are assumed evenly spaced at Kepler long cadence (29.4 min).
-    Feature names and units are in :data:`exohunt.lightcurve_features.TRANSIT_FEATURES`; ``bls_epoch`` is
-    an absolute time, like the catalogue's ``transit_epoch``.
+    Per light curve (:func:`exohunt.lightcurve.features.transit_features`): drop NaN cadences,
+    sort and de-duplicate (:func:`exohunt.lightcurve.clean.clean`); divide by the median; divide
+    by a sliding biweight trend; drop upward 3-sigma outliers; then either fold on the row's
+    catalogue ``orbital_period`` (days), ``transit_epoch`` and ``transit_duration`` (hours), when
+    all three are finite and the frame has ``time``, or run
+    :func:`exohunt.lightcurve.bls.bls_search` over periods from ``min_period`` to a third of the
+    baseline. Time comes from the ``time`` column (days, BKJD/BTJD); without it, cadences are
+    assumed evenly spaced at Kepler long cadence (29.4 min). Feature names and units are in
+    :data:`exohunt.lightcurve.features.TRANSIT_FEATURES`; ``bls_epoch`` is an absolute time, like
+    the catalogue's ``transit_epoch``.
 
     Light curves that cannot be searched (fewer than ``min_points`` usable cadences, constant
     flux, a baseline under ``3 x min_period``) give NaN transit features; flux centred on zero
@@ -235,7 +238,7 @@ class TransitFeatures(TransformerMixin, BaseEstimator):
     min_period : float
         Shortest trial period, days.
     n_periods : int
-        Trial periods, uniform in frequency**(1/3) (see :func:`exohunt.bls.period_grid`).
+        Trial periods, uniform in frequency**(1/3) (see :func:`exohunt.lightcurve.bls.period_grid`).
     durations_hours : tuple of float
         Trial transit durations, hours (shorter than ``min_period``).
     window_days : float or None
@@ -403,6 +406,26 @@ class ViewFeatures(TransformerMixin, BaseEstimator):
         return np.asarray(names, dtype=object)
 
 
+class ViewShapeFeatures(TransformerMixin, BaseEstimator):
+    """The shape measures of :mod:`exohunt.lightcurve.view_shape` (its ``FEATURES``), measured on
+    the ``global_view`` and ``local_view`` columns."""
+
+    input_columns = ("global_view", "local_view")
+
+    def fit(self, X: pd.DataFrame, y=None):
+        stack_views(X)  # checks the columns
+        self.n_features_in_ = len(X.columns)
+        return self
+
+    def transform(self, X: pd.DataFrame) -> np.ndarray:
+        check_is_fitted(self, "n_features_in_")
+        return view_shape(*stack_views(X))
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        check_is_fitted(self, "n_features_in_")
+        return np.asarray(VIEW_SHAPE_FEATURES, dtype=object)
+
+
 def stack_views(X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """The ``global_view`` and ``local_view`` columns of ``X`` as float arrays (rows, bins)."""
     _require_columns(X, ["global_view", "local_view"])
@@ -438,8 +461,6 @@ def make_features(frame: pd.DataFrame, exclude: tuple[str, ...] = (), flux_featu
     if flux_features and "flux" in frame.columns:
         parts.append(("flux", TransitFeatures()))
     if "global_view" in frame.columns and "local_view" in frame.columns:
-        from exohunt.view_features import ViewShapeFeatures
-
         parts.append(("view_shape", ViewShapeFeatures()))
         parts.append(("views", ViewFeatures()))  # last: the CNN reads the views from the end
     return FeatureUnion(parts, verbose_feature_names_out=False)

@@ -30,7 +30,7 @@ Its cost grows with the number of periods times ``baseline / cell``, not with th
 cadences, so 2-minute TESS curves cost no more than Kepler long cadence over the same baseline.
 On 3,197 Kepler long cadences with 5,000 periods and 7 durations it takes ~30-45 ms of CPU per
 curve, astropy ~0.4-0.6 s (``bench/bls_speed.py``). The two spectra correlate at 0.9-0.99 and
-peak on the same trial period (``tests/test_bls.py``); on injected transits at SNR 7.5 the fast
+peak on the same trial period (``tests/lightcurve/test_bls.py``); on injected transits at SNR 7.5 the fast
 search recovers as many as with exactly folded counts.
 """
 
@@ -247,7 +247,7 @@ def _validate(time, flux, periods, durations):
         raise ValueError(f"BLS needs at least 3 cadences, got {t.size}")
     if not (np.isfinite(t).all() and np.isfinite(y).all()):
         raise ValueError(
-            "time and flux must be finite: drop NaN cadences first (exohunt.lightcurve.clean)"
+            "time and flux must be finite: drop NaN cadences first (exohunt.lightcurve.clean.clean)"
         )
     periods = np.atleast_1d(np.asarray(periods, dtype=float))
     durations = np.sort(np.atleast_1d(np.asarray(durations, dtype=float)))

@@ -8,8 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exohunt import lightcurve as lc
-from exohunt.bls import (
+from exohunt.lightcurve.bls import (
     BLSResult,
     bls_reference,
     bls_search,
@@ -17,8 +16,10 @@ from exohunt.bls import (
     default_durations,
     period_grid,
 )
+from exohunt.lightcurve.clean import KEPLER_LONG_CADENCE_DAYS, detrend
+from exohunt.lightcurve.views import fold
 
-CADENCE = lc.KEPLER_LONG_CADENCE_DAYS
+CADENCE = KEPLER_LONG_CADENCE_DAYS
 TIME = np.arange(3197) * CADENCE  # a Kaggle/K2 campaign: 3,197 long cadences, 65 d
 
 
@@ -35,7 +36,7 @@ def red_noise(rng, n, sigma, cadences):
 
 def transit(time, period, epoch, duration, depth, ingress=0.15):
     """Trapezoid (limb-darkened-ish) transit signal, relative flux change."""
-    edge = np.abs(lc.fold(time, period, epoch)) - duration * (0.5 - ingress)
+    edge = np.abs(fold(time, period, epoch)) - duration * (0.5 - ingress)
     return -depth * np.clip(1 - edge / (ingress * duration), 0, 1)
 
 
@@ -93,7 +94,7 @@ def test_fast_search_finds_what_astropy_finds_in_white_and_red_noise(period, dur
     reference = bls_reference(TIME, flux, periods, default_durations())
     assert_same_period(fast, reference, period)
     assert abs(transit_near(fast, TIME) - transit_near(reference, TIME)) < duration / 4
-    assert abs(lc.fold(transit_near(fast, TIME), period, epoch)) < duration / 2
+    assert abs(fold(transit_near(fast, TIME), period, epoch)) < duration / 2
     assert fast.depth == pytest.approx(reference.depth, rel=0.15)
     assert fast.depth == pytest.approx(depth, rel=0.4)  # a box fitted to a trapezoid
     assert fast.depth_snr == pytest.approx(reference.depth_snr, rel=0.15)
@@ -108,7 +109,7 @@ def test_fast_search_equals_astropy_on_a_real_kepler_light_curve(kepler90, perio
     rng = np.random.default_rng(int(period * 10))
     epoch = time[0] + rng.uniform(0, period)
     injected = flux * (1 + transit(time, period, epoch, 0.2, depth))
-    detrended = lc.detrend(time, injected)
+    detrended = detrend(time, injected)
     periods = period_grid(time, n_periods=1500)
     fast = bls_search(time, detrended, periods, default_durations())
     reference = bls_reference(time, detrended, periods, default_durations())

@@ -15,10 +15,10 @@ import pytest
 
 from exohunt.config import DataConfig, TrainConfig
 from exohunt.errors import ConfigError, ExohuntError
-from exohunt.server import serve, server_command
+from exohunt.services.server import serve, server_command
 from exohunt.train import load_data
-from pg import PASSWORD, postgres  # noqa: F401  (postgres is a fixture)
-from support import free_port
+from tests.pg import PASSWORD, postgres  # noqa: F401  (postgres is a fixture)
+from tests.support import free_port
 
 EXPERIMENT = "team-test"
 
@@ -30,13 +30,13 @@ def _get(url: str, timeout: float = 5.0) -> bytes:
 
 @pytest.fixture(scope="module")
 def server(postgres, tmp_path_factory):  # noqa: F811
-    """`python -m exohunt.server` on a fresh database; the URI (with its password) in the
+    """`python -m exohunt.services.server` on a fresh database; the URI (with its password) in the
     environment, as docs/team.md recommends."""
     uri = postgres.create_database("mlflow")
     artifacts = tmp_path_factory.mktemp("artifacts")
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "exohunt.server", "--artifacts-destination", str(artifacts)]
+        [sys.executable, "-m", "exohunt.services.server", "--artifacts-destination", str(artifacts)]
         + ["--port", str(port), "--workers", "1"],
         env=dict(os.environ, MLFLOW_BACKEND_STORE_URI=uri),
         stdout=subprocess.PIPE,

@@ -15,7 +15,7 @@ from exohunt.errors import ConfigError
 from exohunt.evaluate import split_by_star
 from exohunt.tracking import make_tracker
 from exohunt.train import load_data
-from pg import postgres  # noqa: F401  (a fixture)
+from tests.pg import postgres  # noqa: F401  (a fixture)
 
 optuna = pytest.importorskip("optuna")
 
@@ -42,7 +42,7 @@ def mlruns(tmp_path_factory) -> str:
 @pytest.fixture(scope="module")
 def sweep(koi_subset, mlruns, tmp_path_factory):
     """Three XGBoost trials into a fresh SQLite store, then the best retrained and registered."""
-    from exohunt.sweep import run_sweep
+    from exohunt.services.sweep import run_sweep
 
     root = tmp_path_factory.mktemp("sweep")
     uri = mlruns
@@ -92,7 +92,7 @@ def test_the_best_trial_is_tagged_retrained_and_registered_as_champion(sweep):
 
 
 def test_trials_are_scored_on_validation_stars_and_never_see_the_test_split(sweep):
-    from exohunt.sweep import run_sweep
+    from exohunt.services.sweep import run_sweep
 
     uri, config, result = sweep
     rows = load_data(config.data).labelled()
@@ -116,7 +116,7 @@ def test_trials_are_scored_on_validation_stars_and_never_see_the_test_split(swee
 
 
 def test_network_trials_are_pruned_on_their_validation_loss(koi_subset, mlruns, tmp_path):
-    from exohunt.sweep import run_sweep
+    from exohunt.services.sweep import run_sweep
 
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
     study = optuna.create_study(storage=storage, study_name="prune", direction="maximize")
@@ -151,7 +151,7 @@ WORKER = textwrap.dedent(
     """
     import sys
     from exohunt.config import DataConfig, TrainConfig
-    from exohunt.sweep import run_sweep
+    from exohunt.services.sweep import run_sweep
     from exohunt.tracking import make_tracker
 
     data, storage, tracking, output = sys.argv[1:]
@@ -201,7 +201,7 @@ def test_two_workers_share_one_postgres_study(postgres, koi_subset, tmp_path):  
 
 
 def test_a_model_without_a_search_space_or_no_trials_is_a_clear_error(koi_subset):
-    from exohunt.sweep import run_sweep, search_space
+    from exohunt.services.sweep import run_sweep, search_space
 
     with pytest.raises(ConfigError, match="--trials 0 must be at least 1"):
         run_sweep(TrainConfig(data=DataConfig(dataset=str(koi_subset))), 0)

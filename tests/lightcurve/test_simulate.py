@@ -10,7 +10,7 @@ import pytest
 
 from exohunt.errors import ConfigError, MissingDependencyError
 from exohunt.io import read_dataset
-from exohunt.simulate import TRUTH_COLUMNS, simulate, truth_path, write_simulation
+from exohunt.lightcurve.simulate import TRUTH_COLUMNS, simulate, truth_path, write_simulation
 
 pytest.importorskip("batman")
 

@@ -54,7 +54,7 @@ import numpy as np
 import pandas as pd
 
 from exohunt.errors import ConfigError, optional_import
-from exohunt.simulate_noise import (
+from exohunt.lightcurve.simulate_noise import (
     LONG_CADENCE_MINUTES,
     draw_stars,
     loguniform,

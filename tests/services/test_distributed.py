@@ -6,14 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from exohunt.distributed import (
+from exohunt.errors import ConfigError
+from exohunt.features import make_features
+from exohunt.services.distributed import (
     ChunkWriter,
     features_table,
     read_parquet_chunks,
     transform_chunks,
 )
-from exohunt.errors import ConfigError
-from exohunt.features import make_features
 
 
 @pytest.fixture(scope="module")

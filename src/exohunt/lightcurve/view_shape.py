@@ -12,8 +12,10 @@ them poorly. Each measure is a question an astronomer asks of a transit-like sig
 - Do the global and local views agree on the depth?
 
 Views follow the AstroNet convention: the transit is centred, the median is 0 and the transit's
-minimum is about -1. :class:`ViewShapeFeatures` computes the measures for each row; rows whose
-views are missing or flat get NaN (the imputer fills them).
+minimum is about -1. :func:`view_shape` computes the measures for each row of arrays of views;
+rows whose views are missing or flat get NaN (the imputer fills them).
+:class:`exohunt.features.ViewShapeFeatures` reads the views from a frame's ``global_view`` and
+``local_view`` columns.
 """
 
 from __future__ import annotations
@@ -21,12 +23,8 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-import pandas as pd
-from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils.validation import check_is_fitted
 
-from exohunt.features import stack_views
-from exohunt.lightcurve import robust_std
+from exohunt.lightcurve.clean import robust_std
 
 FEATURES = (
     "view_depth_local",
@@ -152,22 +150,3 @@ def view_shape(global_view: np.ndarray, local_view: np.ndarray) -> np.ndarray:
     out[bad] = np.nan
     out[~np.isfinite(out)] = np.nan
     return out
-
-
-class ViewShapeFeatures(TransformerMixin, BaseEstimator):
-    """The :data:`FEATURES` measured on the ``global_view`` and ``local_view`` columns."""
-
-    input_columns = ("global_view", "local_view")
-
-    def fit(self, X: pd.DataFrame, y=None):
-        stack_views(X)  # checks the columns
-        self.n_features_in_ = len(X.columns)
-        return self
-
-    def transform(self, X: pd.DataFrame) -> np.ndarray:
-        check_is_fitted(self, "n_features_in_")
-        return view_shape(*stack_views(X))
-
-    def get_feature_names_out(self, input_features=None) -> np.ndarray:
-        check_is_fitted(self, "n_features_in_")
-        return np.asarray(FEATURES, dtype=object)

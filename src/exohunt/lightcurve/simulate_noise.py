@@ -1,4 +1,4 @@
-"""The stars and the noise of :mod:`exohunt.simulate`: brightness, white and red noise, spots,
+"""The stars and the noise of :mod:`exohunt.lightcurve.simulate`: brightness, white and red noise, spots,
 systematics, gaps, outliers and flares (the model of each is described in that module).
 
 Every function draws from the ``numpy.random.Generator`` it is given, so a seed fixes a star.

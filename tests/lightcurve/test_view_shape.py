@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from exohunt.features import make_features
-from exohunt.view_features import FEATURES, ViewShapeFeatures, view_shape
+from exohunt.features import ViewShapeFeatures, make_features
+from exohunt.lightcurve.view_shape import FEATURES, view_shape
 
 G, L = 201, 61
 

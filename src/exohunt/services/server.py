@@ -11,7 +11,7 @@ checked once, so several workers never race to migrate a fresh database. The pas
 backend URI is never printed, logged or put on the ``mlflow server`` command line (where ``ps``
 would show it): it is handed to PostgreSQL's client library in ``PGPASSWORD``.
 
-Run it with ``exohunt server ...`` or ``python -m exohunt.server ...`` (same options).
+Run it with ``exohunt server ...`` or ``python -m exohunt.services.server ...`` (same options).
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def default_workers() -> int:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of ``exohunt server`` (shared by the CLI and ``python -m exohunt.server``)."""
+    """The options of ``exohunt server`` (shared by the CLI and ``python -m exohunt.services.server``)."""
     parser.add_argument(
         "--backend-store-uri",
         default=None,
@@ -342,9 +342,9 @@ class _sigterm_as_interrupt:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m exohunt.server``: the same options and messages as ``exohunt server``."""
+    """``python -m exohunt.services.server``: the same options and messages as ``exohunt server``."""
     parser = argparse.ArgumentParser(
-        prog="python -m exohunt.server", description="A team MLflow tracking server."
+        prog="python -m exohunt.services.server", description="A team MLflow tracking server."
     )
     add_arguments(parser)
     args = parser.parse_args(argv)

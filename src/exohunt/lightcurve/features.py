@@ -1,26 +1,29 @@
 """The features of one light curve: the original design's ten statistics, and the transit search.
 
-:func:`transit_features` chains :mod:`exohunt.lightcurve` (clean, normalise, detrend, clip) with
-:mod:`exohunt.bls` (the period search) and the vetting statistics of the signal found.
-:class:`exohunt.features.TransitFeatures` runs :func:`transit_feature_rows` in worker processes,
-which then import only NumPy. Units as in :mod:`exohunt.lightcurve`.
+:func:`transit_features` chains :mod:`exohunt.lightcurve.clean` (clean, normalise, detrend,
+clip) with :mod:`exohunt.lightcurve.bls` (the period search) and the vetting statistics of the
+signal found (:mod:`exohunt.lightcurve.vetting`). :class:`exohunt.features.TransitFeatures` runs
+:func:`transit_feature_rows` in worker processes, which then import only NumPy. Units as in
+:mod:`exohunt.lightcurve.clean`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from exohunt import bls
-from exohunt.bls import DEFAULT_DURATIONS_HOURS, DEFAULT_MIN_PERIOD, DEFAULT_N_PERIODS
-from exohunt.lightcurve import (
+from exohunt.lightcurve import bls
+from exohunt.lightcurve.bls import DEFAULT_DURATIONS_HOURS, DEFAULT_MIN_PERIOD, DEFAULT_N_PERIODS
+from exohunt.lightcurve.clean import (
     DEFAULT_WINDOW_DAYS,
     KEPLER_LONG_CADENCE_DAYS,
     biweight_trend,
     clean,
     clip_upper,
+    robust_std,
+)
+from exohunt.lightcurve.vetting import (
     count_transits,
     odd_even_depths,
-    robust_std,
     secondary_eclipse,
     transit_shape,
 )

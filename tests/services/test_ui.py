@@ -14,7 +14,7 @@ import pytest
 from exohunt.config import DataConfig, TrainConfig
 from exohunt.tracking import make_tracker
 from exohunt.train import train
-from support import free_port, require_system
+from tests.support import free_port, require_system
 
 
 def _get(url: str, timeout: float = 5.0) -> bytes:
@@ -152,7 +152,7 @@ def test_the_ui_prints_the_runs_page_and_stops_cleanly_on_ctrl_c(ui):
 
 def test_ui_binds_to_localhost_by_default():
     from exohunt.cli import build_parser
-    from exohunt.ui import ui_command
+    from exohunt.services.ui import ui_command
 
     args = build_parser().parse_args(["ui"])
     assert args.host == "127.0.0.1" and args.port == 5000

@@ -1,0 +1,1 @@
+"""exohunt's tests: one folder per package of src/exohunt, one module per module."""

@@ -1,0 +1,1 @@
+"""Tests of exohunt.io: one reader per format."""

@@ -1,0 +1,1 @@
+"""Tests of exohunt.lightcurve: the transit science, on arrays."""

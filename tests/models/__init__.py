@@ -1,0 +1,1 @@
+"""Tests of exohunt.models: the registry's estimators."""

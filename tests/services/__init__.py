@@ -1,0 +1,1 @@
+"""Tests of exohunt.services: the tracking server, sweeps, the UI, chunked features."""
