@@ -12,33 +12,11 @@ from exohunt.features import (
     CatalogueFeatures,
     FluxStatistics,
     TransitFeatures,
-    is_non_feature,
     make_features,
 )
 from exohunt.lightcurve.clean import KEPLER_LONG_CADENCE_DAYS
 from exohunt.lightcurve.features import FLUX_STATISTICS, TRANSIT_FEATURES, flux_statistics
 from exohunt.lightcurve.views import fold
-
-
-def test_leaky_and_id_columns_are_never_features():
-    for column in (
-        "koi_score",
-        "koi_fpflag_nt",
-        "koi_pdisposition",
-        "kepler_name",
-        "kepoi_name",
-        "kepid",
-        "koi_disposition",
-        "tfopwg_disp",
-        "av_training_set",
-        "toi_id",
-        "pl_bmasse",
-        "transit_epoch",
-        "koi_time0bk",
-    ):
-        assert is_non_feature(column), column
-    for column in ("orbital_period", "planet_radius", "koi_model_snr", "ra", "stellar_temp"):
-        assert not is_non_feature(column), column
 
 
 def test_catalogue_features_keep_numeric_non_leaky_columns(caplog):

@@ -10,8 +10,8 @@ import pytest
 from exohunt.config import DataConfig, TrainConfig
 from exohunt.errors import ConfigError
 from exohunt.evaluate import METRICS, split_by_star
-from exohunt.features import NON_FEATURE_COLUMNS, is_non_feature
 from exohunt.io import bundled_koi_path, read_dataset
+from exohunt.non_features import NON_FEATURE_COLUMNS, is_non_feature
 from exohunt.predict import load_model
 from exohunt.train import fit_model, labelled_rows, train
 

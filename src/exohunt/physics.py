@@ -13,6 +13,8 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from exohunt.non_features import is_non_feature
+
 #: Each quantity's column, by the names the archive tables use (the first present is read).
 COLUMNS = {
     "period": ("orbital_period",),  # days
@@ -87,8 +89,6 @@ class CatalogueRatios(TransformerMixin, BaseEstimator):
         self.exclude = exclude
 
     def fit(self, X: pd.DataFrame, y=None):
-        from exohunt.features import is_non_feature
-
         usable = [c for c in X.columns if not is_non_feature(str(c), tuple(self.exclude))]
         found = {q: next((c for c in names if c in usable), None) for q, names in COLUMNS.items()}
         self.quantity_columns_ = {q: c for q, c in found.items() if c is not None}

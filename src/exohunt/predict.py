@@ -12,7 +12,7 @@ import pandas as pd
 from exohunt.dataset import Dataset
 from exohunt.errors import DataError, ModelError
 from exohunt.evaluate import compute_metrics
-from exohunt.train import MODEL_FILE
+from exohunt.serving import MODEL_FILE
 
 
 @dataclass
@@ -105,75 +105,3 @@ def evaluate(loaded: LoadedModel, dataset: Dataset) -> dict:
         raise DataError(f"{dataset.source} has no rows labelled planet or not planet")
     proba = planet_probability(loaded, rows.to_frame())
     return compute_metrics(rows.labels.astype(int), proba, loaded.threshold)
-
-
-# --------------------------------------------------------------------------- raw rows (serving)
-def prepare_raw_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    """Raw input rows as the model takes them: aliases renamed to canonical columns, the star
-    context of :mod:`exohunt.io.context` added from these rows if absent (each row its own star
-    without a star id column), and array cells written as text (``"[1.0, 0.99, ...]"``, as in a
-    CSV) parsed into arrays."""
-    from exohunt.dataset import ARRAY_COLUMNS
-    from exohunt.io.columns import STAR_ID_COLUMNS, canonicalize, id_strings
-    from exohunt.io.context import CONTEXT_COLUMNS, add_star_context
-    from exohunt.io.flux_csv import parse_cells
-
-    frame = canonicalize(frame.reset_index(drop=True))
-    if any(c not in frame.columns for c in CONTEXT_COLUMNS):  # rows not read by exohunt's readers
-        star = next((c for c in STAR_ID_COLUMNS if c in frame.columns), None)
-        frame = add_star_context(frame, None if star is None else id_strings(frame[star]))
-    for column in ARRAY_COLUMNS:
-        if column in frame.columns and frame[column].map(lambda v: isinstance(v, str)).any():
-            parsed = parse_cells(frame[column], column, "the input rows")
-            frame[column] = pd.Series(parsed, index=frame.index, dtype=object)
-    return frame
-
-
-def score_raw(model, frame: pd.DataFrame) -> pd.DataFrame:
-    """Score raw rows: ``planet_probability`` and ``predicted_label`` (1 = planet)."""
-    proba = np.asarray(model.predict_proba(prepare_raw_frame(frame)))[:, 1]
-    return pd.DataFrame(
-        {
-            "planet_probability": proba,
-            "predicted_label": (proba >= float(model.threshold)).astype(np.int64),
-        }
-    )
-
-
-def required_columns(model) -> list[str]:
-    """The input columns a fitted model reads: catalogue features and array columns."""
-    features = model.estimator.estimator[0]
-    columns = []
-    for _, part in features.transformer_list:
-        columns += list(getattr(part, "columns_", []))
-        columns += [c for c in getattr(part, "input_columns", ())]
-    return list(dict.fromkeys(columns))
-
-
-def raw_input_example(model, frame: pd.DataFrame) -> pd.DataFrame:
-    """A few rows in the form a CSV gives them: the needed columns (with the star id, period and
-    epoch the star context is computed from), numbers as float64, star ids as integers where they
-    are numbers (``kepid``) and as text otherwise, and arrays as JSON-style text. Used as the
-    servable model's input example and signature."""
-    from exohunt.dataset import ARRAY_COLUMNS
-    from exohunt.io.columns import STAR_ID_COLUMNS, id_strings
-    from exohunt.io.context import CONTEXT_COLUMNS
-
-    columns = required_columns(model)
-    if any(c in CONTEXT_COLUMNS for c in columns):  # what the star context is computed from
-        star = [c for c in STAR_ID_COLUMNS if c in frame.columns][:1]
-        columns += [c for c in (*star, "orbital_period", "transit_epoch") if c in frame.columns]
-    example = pd.DataFrame(index=range(len(frame)))
-    for column in dict.fromkeys(columns):
-        values = frame[column].reset_index(drop=True)
-        if column in ARRAY_COLUMNS:
-            example[column] = values.map(
-                lambda a: "[" + ", ".join(f"{v:.7g}" for v in np.asarray(a, dtype=float)) + "]"
-            )
-        elif column in STAR_ID_COLUMNS:
-            ids = id_strings(values)
-            numeric = len(ids) > 0 and all(i.isdigit() for i in ids)
-            example[column] = ids.astype(np.int64) if numeric else ids
-        else:
-            example[column] = pd.to_numeric(values, errors="coerce").astype("float64")
-    return example

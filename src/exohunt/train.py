@@ -30,11 +30,11 @@ from exohunt.evaluate import (
     split_by_star,
     summarise_folds,
 )
+from exohunt.serving import MODEL_FILE
 from exohunt.tracking import NullTracker, Tracker
 
 log = logging.getLogger(__name__)
 
-MODEL_FILE = "model.joblib"
 MIN_LABELLED_ROWS = 10
 
 #: progress(stage, done, total): called by long loops; the CLI draws it.
@@ -127,8 +127,9 @@ def build_pipeline(frame, dataset: Dataset, config: TrainConfig):
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from exohunt.features import NON_FEATURE_COLUMNS_BY_FORMAT, make_features
+    from exohunt.features import make_features
     from exohunt.models import get_model, make_estimator
+    from exohunt.non_features import NON_FEATURE_COLUMNS_BY_FORMAT
 
     exclude = tuple(dataset.id_columns) + ((dataset.label_column,) if dataset.label_column else ())
     exclude += NON_FEATURE_COLUMNS_BY_FORMAT.get(dataset.format, ())
@@ -243,6 +244,14 @@ def feature_importances(fitted: FittedModel) -> np.ndarray | None:
     return None if values is None else np.asarray(values, dtype=float)
 
 
+def saved_model_modules(model_name: str) -> tuple[str, ...]:
+    """The exohunt modules that unpickling a saved ``model_name`` model imports: its estimator's
+    and the feature steps'. The tracker imports them ahead, while the model trains."""
+    from exohunt.models import make_estimator
+
+    return (type(make_estimator(model_name)).__module__, "exohunt.features")
+
+
 def default_run_name(model_name: str, now: datetime | None = None) -> str:
     return f"{model_name}_{(now or datetime.now()).strftime('%Y%m%d-%H%M%S')}"
 
@@ -271,7 +280,7 @@ def train(
     with tracker.run(run_name):
         started = time.perf_counter()
         tracker.set_tags({"exohunt_version": __version__, "data_format": dataset.format})
-        tracker.prepare_model_logging(config.model)
+        tracker.prepare_model_logging(config.model, saved_model_modules(config.model))
         y = rows.labels.astype(int)
         train_idx, test_idx = split_by_star(y, rows.groups, config.test_size, config.random_state)
         train_rows, test_rows = rows.take(train_idx), rows.take(test_idx)

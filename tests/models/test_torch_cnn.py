@@ -325,7 +325,8 @@ def views_subset(shared_data, tmp_path_factory):
 
 def test_trains_end_to_end_on_real_views(views_subset, tmp_path):
     from exohunt.config import DataConfig, TrainConfig
-    from exohunt.train import MODEL_FILE, load_data, train
+    from exohunt.serving import MODEL_FILE
+    from exohunt.train import load_data, train
 
     config = TrainConfig(
         data=DataConfig(dataset=str(views_subset)), model="cnn", epochs=3, output=str(tmp_path)

@@ -96,8 +96,10 @@ class Tracker:
     def log_dataset(self, dataset, frame, context: str = "training") -> None:
         pass
 
-    def prepare_model_logging(self, model_name: str) -> None:
-        """Get ready to log a ``model_name`` model (imports) while it trains."""
+    def prepare_model_logging(self, model_name: str, modules: tuple[str, ...] = ()) -> None:
+        """Get ready to log a ``model_name`` model (imports) while it trains. ``modules``: the
+        modules unpickling it imports (its estimator's, its feature steps'), which the caller
+        knows and this package does not import itself."""
 
     def log_model(
         self, fitted, frame, model_name: str, metadata: dict, model_file: Path | None = None
@@ -160,7 +162,7 @@ class MlflowTracker(Tracker):
         self.store = redact(uri)
         self.experiment_name = experiment_name
         self._keep_warm = keep_warm
-        self._models: list[str] = []
+        self._modules: list[str] = []  # what logging the models needs: the next spare imports it
         check_tracking_server(uri)
         self._queue: queue.Queue = queue.Queue()
         self._pending: list[Future] = []
@@ -181,7 +183,8 @@ class MlflowTracker(Tracker):
             self.flush()
         finally:
             # before the thread's own close (on None), which would leave no spare
-            self._channel.close(leave_spare=self._keep_warm, models=tuple(self._models))
+            modules = tuple(dict.fromkeys(self._modules))
+            self._channel.close(leave_spare=self._keep_warm, modules=modules)
             self._queue.put(None)
 
     def _submit(self, method: str, *args, **kwargs) -> Future:
@@ -243,9 +246,11 @@ class MlflowTracker(Tracker):
     def run_id(self) -> str | None:
         return self._run_ids[-1].result() if self._run_ids else None
 
-    def prepare_model_logging(self, model_name: str) -> None:
-        self._models.append(model_name)
-        self._submit("prepare_model_logging", model_name)
+    def prepare_model_logging(self, model_name: str, modules: tuple[str, ...] = ()) -> None:
+        from exohunt.tracking.backend import modules_for_model
+
+        self._modules.extend(modules_for_model(model_name, tuple(modules)))
+        self._submit("prepare_model_logging", model_name, tuple(modules))
 
     def log_params(self, params: dict) -> None:
         self._submit("log_params", dict(params))
@@ -280,7 +285,7 @@ class MlflowTracker(Tracker):
     ) -> Future:
         """Queue logging of the model; the returned future gives ``{"native", "servable"}`` URIs.
         With ``model_file`` the worker reads the saved model instead of receiving a copy."""
-        model = str(model_file) if model_file is not None else fitted
+        model = str(model_file) if model_file is not None else fitted.model
         return self._submit("log_model", model, frame.iloc[:5], model_name, dict(metadata))
 
     def register(self, model_uri: str, name: str, alias: str = "champion") -> str:

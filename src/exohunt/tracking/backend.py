@@ -22,9 +22,10 @@ log = logging.getLogger(__name__)
 _BATCH = 1000  # MLflow's limit of metrics per log_batch call
 
 
-def warm_up(uri: str, models: tuple[str, ...] = ()) -> None:
-    """Import MLflow and what logging ``models`` needs, and open the store ``uri`` (creating its
-    schema once, safely): the start-up a warm spare does before any command arrives."""
+def warm_up(uri: str, modules: tuple[str, ...] = ()) -> None:
+    """Import MLflow and ``modules`` (what logging the last command's models needed, see
+    :func:`modules_for_model`), and open the store ``uri`` (creating its schema once, safely): the
+    start-up a warm spare does before any command arrives."""
     import importlib
 
     mlflow = _import_mlflow()
@@ -32,13 +33,14 @@ def warm_up(uri: str, models: tuple[str, ...] = ()) -> None:
         mlflow.tracking.MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
     for module in ("mlflow.pyfunc", "mlflow.models", "mlflow.sklearn", "mlflow.data", "joblib"):
         importlib.import_module(module)
-    for model_name in models:
-        _import_for_model(model_name)
+    for module in modules:
+        importlib.import_module(module)
 
 
-#: What unpickling a saved exohunt Pipeline imports (the model's own modules apart).
+#: What unpickling a saved exohunt Pipeline imports (the model's own modules apart), and the
+#: scoring of raw rows the servable model is logged with.
 _PIPELINE_MODULES = (
-    "exohunt.features",
+    "exohunt.serving",
     "sklearn.pipeline",
     "sklearn.impute",
     "sklearn.preprocessing",
@@ -46,20 +48,15 @@ _PIPELINE_MODULES = (
 )
 
 
-def _import_for_model(model_name: str) -> None:
-    """Import what loading and logging a ``model_name`` model needs (torch alone is ~2 s)."""
-    import importlib
-
-    from exohunt.models import get_model
-
-    get_model(model_name).build()  # imports the estimator's module
+def modules_for_model(model_name: str, modules: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """The modules loading and logging a ``model_name`` model imports: ``modules`` (the caller's:
+    the estimator's and the feature steps'), the Pipeline's, and MLflow's flavor for the model."""
     extra = {
         "xgboost": ("xgboost", "mlflow.xgboost"),
         "nn": ("torch", "mlflow.pytorch"),
         "cnn": ("torch", "mlflow.pytorch"),
     }.get(model_name, ("mlflow.sklearn",))
-    for module in ("exohunt.train", "exohunt.predict", *_PIPELINE_MODULES, *extra):
-        importlib.import_module(module)
+    return tuple(dict.fromkeys((*modules, *_PIPELINE_MODULES, *extra)))
 
 
 def _skip_package_scan() -> None:
@@ -90,7 +87,7 @@ class _MlflowBackend:
         self.experiment_id = prepare_store(uri, experiment_name)
         self._mlflow.set_tracking_uri(uri)
         self._worker = worker
-        self.models: list[str] = []  # the models logged: the next spare gets ready for them
+        self.modules: list[str] = []  # what logging the models needed: the next spare imports it
 
     def start_run(self, name: str, nested: bool, tags: dict | None) -> str:
         mlflow = self._mlflow
@@ -114,10 +111,15 @@ class _MlflowBackend:
         while self._mlflow.active_run() is not None:
             self.end_run("FAILED", "the exohunt process ended before its run did")
 
-    def prepare_model_logging(self, model_name: str) -> None:
-        """Import what loading and logging this model will need, while it trains."""
-        _import_for_model(model_name)
-        self.models.append(model_name)
+    def prepare_model_logging(self, model_name: str, modules: tuple[str, ...] = ()) -> None:
+        """Import what loading and logging this model will need (torch alone is ~2 s), while it
+        trains: ``modules`` and those of :func:`modules_for_model`."""
+        import importlib
+
+        needed = modules_for_model(model_name, tuple(modules))
+        for module in needed:
+            importlib.import_module(module)
+        self.modules.extend(needed)
 
     def run_id(self) -> str | None:
         run = self._mlflow.active_run()
@@ -188,25 +190,20 @@ class _MlflowBackend:
                     if attempt == 2 or not _is_duplicate_key(exc):
                         raise
 
-    def log_model(self, fitted, frame, model_name: str, metadata: dict) -> dict:
-        """``fitted``: a FittedModel, or the path of its saved model.joblib."""
+    def log_model(self, model, frame, model_name: str, metadata: dict) -> dict:
+        """``model``: the fitted model (the threshold classifier around the Pipeline), or the path
+        of its saved model.joblib."""
         model_file = None
-        if isinstance(fitted, str):
+        if isinstance(model, str):
             import joblib
 
-            from exohunt.train import FittedModel
-
-            model_file = fitted
-            fitted = FittedModel(
-                model=joblib.load(model_file),
-                threshold=metadata["threshold"],
-                feature_names=metadata["feature_names"],
-            )
+            model_file = model
+            model = joblib.load(model_file)
         with _quiet_mlflow_hints():
             uris = {
-                "native": _log_native(self._mlflow, fitted, frame, model_name),
+                "native": _log_native(self._mlflow, model, frame, model_name),
                 "servable": _log_servable(
-                    self._mlflow, fitted.model, frame, model_name, metadata, model_file
+                    self._mlflow, model, frame, model_name, metadata, model_file
                 ),
             }
         self._mlflow.set_tag("exohunt.servable_model_uri", uris["servable"])

@@ -39,12 +39,14 @@ def _requirements(*packages: str) -> list[str]:
     return out
 
 
-def _log_native(mlflow, fitted, frame, model_name: str) -> str:
-    """The estimator in its own flavor (sklearn, xgboost or pytorch), on the feature matrix."""
+def _log_native(mlflow, model, frame, model_name: str) -> str:
+    """The estimator of the fitted ``model`` (the threshold classifier around the Pipeline) in its
+    own flavor (sklearn, xgboost or pytorch), on the feature matrix."""
     from mlflow.models import infer_signature
 
-    estimator = fitted.estimator
-    X = np.asarray(fitted.pipeline[:-1].transform(frame.iloc[:5]), dtype=np.float32)
+    pipeline = model.estimator.estimator
+    estimator = pipeline[-1]
+    X = np.asarray(pipeline[:-1].transform(frame.iloc[:5]), dtype=np.float32)
     module = getattr(estimator, "module_", None)
     if module is not None:  # torch networks
         import torch
@@ -54,20 +56,20 @@ def _log_native(mlflow, fitted, frame, model_name: str) -> str:
             output = module(torch.from_numpy(X)).numpy()
         # pickle, not the default torch.export (pt2): export traces the network, 0.6-3 s. MLflow
         # warns about pickle on every log; the model is exohunt's own, logged by the user's run.
-        flavor, model, extra = mlflow.pytorch, module, {"serialization_format": "pickle"}
+        flavor, native, extra = mlflow.pytorch, module, {"serialization_format": "pickle"}
         package = "torch"
         logging.getLogger("mlflow.pytorch").setLevel(logging.ERROR)
     elif hasattr(estimator, "model_") and model_name == "xgboost":
-        flavor, model, extra, package = mlflow.xgboost, estimator.model_, {}, "xgboost"
-        output = model.predict_proba(X)
+        flavor, native, extra, package = mlflow.xgboost, estimator.model_, {}, "xgboost"
+        output = native.predict_proba(X)
     else:
         # cloudpickle, not skops: skops takes ~6 s to import and rejects tree models unless every
         # type is listed as trusted.
-        flavor, model, package = mlflow.sklearn, estimator, "cloudpickle"
+        flavor, native, package = mlflow.sklearn, estimator, "cloudpickle"
         extra = {"serialization_format": mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE}
         output = estimator.predict_proba(X)
     info = flavor.log_model(
-        model,
+        native,
         name=NATIVE_MODEL,
         input_example=X,
         signature=infer_signature(X, output),
@@ -108,7 +110,7 @@ def _servable_model_class():
     import pandas as pd
 
     def predict(self, context, model_input, params=None):
-        from exohunt.predict import score_raw
+        from exohunt.serving import score_raw
 
         return score_raw(self.model, model_input)
 
@@ -145,7 +147,7 @@ def _log_servable(
     ``model_file``: the model already saved with joblib (else it is saved here)."""
     import joblib
 
-    from exohunt.predict import raw_input_example, score_raw
+    from exohunt.serving import raw_input_example, score_raw
 
     example = raw_input_example(model, frame.iloc[:5])
     with tempfile.TemporaryDirectory() as tmp:

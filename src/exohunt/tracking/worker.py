@@ -109,9 +109,9 @@ class Channel:
             return value
         raise value
 
-    def close(self, leave_spare: bool = False, models: tuple[str, ...] = ()) -> None:
+    def close(self, leave_spare: bool = False, modules: tuple[str, ...] = ()) -> None:
         """End the conversation (the worker exits) and, if asked and this was a cold worker,
-        start a spare for the next command, ready to log ``models``."""
+        start a spare for the next command, with ``modules`` imported."""
         if self._closed:
             return
         self._closed = True
@@ -119,7 +119,7 @@ class Channel:
             with contextlib.suppress(OSError, ValueError):
                 stream.close()
         if leave_spare and self.kind == "cold" and self._spare_path is not None:
-            start_spare(self._uri, self._spare_path, models)
+            start_spare(self._uri, self._spare_path, modules)
 
 
 def open_channel(uri: str, keep_warm: bool = False) -> Channel:
@@ -200,9 +200,9 @@ def _lock_path(path: Path) -> Path:
     return path.with_suffix(".lock")
 
 
-def start_spare(uri: str, path: Path, models: tuple[str, ...] = ()) -> None:
-    """Start a detached spare for ``uri`` at ``path``, ready to log ``models`` (it exits at once
-    if another spare is there)."""
+def start_spare(uri: str, path: Path, modules: tuple[str, ...] = ()) -> None:
+    """Start a detached spare for ``uri`` at ``path``, with ``modules`` imported (what logging
+    the last command's models needed; it exits at once if another spare is there)."""
     with contextlib.suppress(OSError), open(path.with_suffix(".log"), "w") as messages:
         subprocess.Popen(
             [
@@ -211,7 +211,7 @@ def start_spare(uri: str, path: Path, models: tuple[str, ...] = ()) -> None:
                 "import os, sys; from exohunt.tracking.worker import serve_spare; "
                 "serve_spare(os.environ.pop('EXOHUNT_SPARE_URI'), sys.argv[1], tuple(sys.argv[2:]))",
                 str(path),
-                *models,
+                *modules,
             ],
             stdin=subprocess.DEVNULL,
             stdout=messages,
@@ -263,7 +263,7 @@ def serve_pipes() -> None:
 
 def serve(reader, writer, kind: str) -> tuple[str, ...]:
     """Answer calls until the command goes away; then end any runs it left open (FAILED).
-    Returns the models the command logged."""
+    Returns the modules logging the command's models needed."""
     from exohunt.tracking.backend import _MlflowBackend
 
     backend = None
@@ -284,7 +284,7 @@ def serve(reader, writer, kind: str) -> tuple[str, ...]:
     if backend is None:
         return ()
     backend.abandon()
-    return tuple(dict.fromkeys(backend.models))
+    return tuple(dict.fromkeys(backend.modules))
 
 
 def _portable(exc: BaseException) -> BaseException:
@@ -298,9 +298,9 @@ def _portable(exc: BaseException) -> BaseException:
     return RemoteError(f"{type(exc).__name__}: {exc}")
 
 
-def serve_spare(uri: str, path: str, models: tuple[str, ...] = ()) -> None:
-    """A warm spare: import MLflow and what logging ``models`` needs, open the store, then wait
-    on ``path`` for one command."""
+def serve_spare(uri: str, path: str, modules: tuple[str, ...] = ()) -> None:
+    """A warm spare: import MLflow and ``modules`` (what logging models needs), open the store,
+    then wait on ``path`` for one command."""
     path = Path(path)
     _become_worker()
     lock = open(_lock_path(path), "a")  # noqa: SIM115  (held across the warm-up)
@@ -311,7 +311,7 @@ def serve_spare(uri: str, path: str, models: tuple[str, ...] = ()) -> None:
     try:
         from exohunt.tracking.backend import warm_up
 
-        warm_up(uri, models)
+        warm_up(uri, modules)
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         staging = path.with_name(f"{os.getpid()}.new")
         listener.bind(str(staging))
@@ -332,5 +332,5 @@ def serve_spare(uri: str, path: str, models: tuple[str, ...] = ()) -> None:
     with connection:
         writer = connection.makefile("wb")
         send(writer, "ready")  # the listener is closed: this command is the only one served
-        models = serve(connection.makefile("rb"), writer, kind="warm") or models
-    start_spare(uri, path, models)
+        modules = serve(connection.makefile("rb"), writer, kind="warm") or modules
+    start_spare(uri, path, modules)
