@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from exohunt import __version__
-from exohunt.errors import ExohuntError
+from exohunt.errors import DataError, ExohuntError
 
 log = logging.getLogger("exohunt")
 
@@ -117,6 +117,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chunk-size", type=int, default=1000, help="light curves per chunk")
     _add_data_options(p)
     p.set_defaults(func=cmd_features)
+
+    p = sub.add_parser(
+        "scan", help="search light curves for transit signals; one row per signal, scored"
+    )
+    p.add_argument(
+        "data",
+        help="light curves: a FITS file or folder (a star's quarters or sectors stitched), "
+        "JSON Lines, a flux CSV, a Kaggle LABEL/FLUX.n CSV, or Parquet with a flux column",
+    )
+    p.add_argument(
+        "--model",
+        help="score every signal with this model: a train output folder or an MLflow URI "
+        "(models:/NAME@champion); trained on light curves or AstroNet views",
+    )
+    p.add_argument("--output", default="candidates.csv", help="candidate table: .csv or .parquet")
+    p.add_argument("--max-planets", type=int, default=5, help="signals per star, at most")
+    p.add_argument(
+        "--min-snr", type=float, default=7.1, help="detection threshold, sigma (Kepler's: 7.1)"
+    )
+    p.add_argument("--min-period", type=float, default=0.5, help="shortest period, days")
+    p.add_argument(
+        "--max-period", type=float, help="longest period, days (default: half each baseline)"
+    )
+    p.add_argument("--chunk-size", type=int, default=100, help="stars per chunk")
+    p.add_argument("--scheduler", help="Dask scheduler tcp://HOST:PORT (default: local cores)")
+    p.add_argument("--n-jobs", type=int, default=-1, help="local processes (-1: every core)")
+    p.add_argument(
+        "--resume", action="store_true", help="go on from an interrupted scan's --output"
+    )
+    p.add_argument("--top", type=int, default=20, help="candidates to print (default: 20)")
+    p.add_argument("--format", default="auto", help="input format (default: detect)")
+    _add_tracking_options(p)
+    p.set_defaults(func=cmd_scan)
 
     p = sub.add_parser("sweep", help="search hyperparameters with Optuna; register the best")
     p.add_argument("--model", default="xgboost", help="random_forest, xgboost, nn or cnn")
@@ -427,6 +460,125 @@ def cmd_features(args) -> int:
     print(f"computed {len(names)} features for {writer.rows:,} light curves on {where}")
     print(f"wrote {out.resolve()}")
     return 0
+
+
+def cmd_scan(args) -> int:
+    from exohunt.lightcurve.search import SearchSettings
+    from exohunt.scan import ScanWriter, scan
+
+    try:
+        settings = SearchSettings(
+            max_planets=args.max_planets,
+            min_snr=args.min_snr,
+            min_period=args.min_period,
+            max_period=args.max_period,
+        ).validate()
+    except ValueError as exc:
+        raise ExohuntError(f"{exc} (see 'exohunt scan --help')") from exc
+    tracker = _tracker(args)
+    loaded = None
+    if args.model:
+        from exohunt.predict import load_model
+
+        loaded = load_model(args.model, args.tracking_uri)
+        print(_model_source(args))
+    writer = ScanWriter(args.output, resume=args.resume)
+    if writer.done:
+        print(f"resuming: {len(writer.done):,} stars already in {writer.stars_partial.name}")
+    print(f"data: {args.data}")
+    params = {
+        **{f"search_{k}": v for k, v in settings.as_params().items()},
+        "data": str(args.data),
+        "model_uri": args.model or "none",
+        "model_version": (loaded.metadata.get("model_version", "") if loaded else "") or "none",
+        "model_run_id": (loaded.metadata.get("model_run_id", "") if loaded else "") or "none",
+        "chunk_size": args.chunk_size,
+        "scheduler": args.scheduler or "local",
+    }
+    bar = _ScanBar(not args.quiet)
+    name = f"scan-{Path(str(args.data).rstrip('/')).name}"
+    with tracker.run(name, tags={"exohunt_command": "scan"}):
+        tracker.log_params(params)
+        try:
+            result = scan(
+                args.data,
+                loaded,
+                settings,
+                format=args.format,
+                chunk_size=args.chunk_size,
+                n_jobs=args.n_jobs,
+                scheduler=args.scheduler,
+                done=writer.done,
+                on_chunk=writer.write,
+                progress=bar,
+            )
+        finally:
+            bar.close()
+        candidates, stars = writer.close()
+        scanned = int((stars["status"] == "scanned").sum())
+        skipped = stars[stars["status"] == "skipped"]
+        tracker.log_metrics(
+            {
+                "stars_scanned": scanned,
+                "stars_skipped": len(skipped),
+                "signals_found": len(candidates),
+                "stars_per_second": len(result.stars) / max(result.seconds, 1e-9),
+                "duration_seconds": result.seconds,
+            }
+        )
+        tracker.log_artifacts([writer.output, writer.stars_output], "scan")
+        _report_scan(args, candidates, stars, skipped, result.seconds, len(result.stars))
+        if scanned == 0:
+            raise DataError(
+                f"no star could be scanned ({len(skipped):,} skipped; reasons in "
+                f"{writer.stars_output}): give light curves with time and flux"
+            )
+    if tracker.enabled:
+        print("the scan is an MLflow run: open it with 'exohunt ui'")
+    return 0
+
+
+def _report_scan(args, candidates, stars, skipped, seconds, this_run) -> None:
+    shown = [
+        "star_id", "signal", "period", "transit_time", "time_system", "duration_hours",
+        "depth_ppm", "snr", "distinct_transit_count", "single_transit", "score",
+    ]  # fmt: skip
+    if len(candidates):
+        top = candidates.head(args.top)[shown]
+        print(f"candidates, best first (top {len(top)} of {len(candidates):,}):")
+        print(top.to_string(index=False, float_format=lambda v: f"{v:.4g}", na_rep="-"))
+    for _, row in skipped.head(10).iterrows():
+        print(f"  skipped {row['star_id']} ({row['source']}): {row['reason']}")
+    if len(skipped) > 10:
+        print(f"  ... and {len(skipped) - 10:,} more skipped stars")
+    rate = this_run / seconds if seconds > 0 else float("nan")
+    print(
+        f"scanned {int((stars['status'] == 'scanned').sum()):,} stars, skipped {len(skipped):,}, "
+        f"found {len(candidates):,} signals ({this_run:,} stars this run, {rate:.1f} stars/s)"
+    )
+    print(f"wrote {Path(args.output).resolve()} and {Path(args.output).stem}_stars.csv")
+
+
+class _ScanBar:
+    """A progress bar of stars done, with the signals found so far."""
+
+    def __init__(self, enabled: bool):
+        self.enabled, self.bar = enabled, None
+
+    def __call__(self, done: int, total: int | None, signals: int) -> None:
+        if not self.enabled:
+            return
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, desc="scanning", unit="star", file=sys.stderr,
+                            disable=None, leave=False)  # fmt: skip
+        self.bar.update(done - self.bar.n)
+        self.bar.set_postfix(signals=signals)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 def _split_ids(chunks):

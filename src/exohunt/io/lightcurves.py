@@ -53,6 +53,7 @@ class Curve:
     stitch: bool = False
     time_system: str | None = None
     dropped: int = 0  # cadences removed: quality-flagged, or NaN time/flux
+    mission: str = ""  # Kepler, K2 or TESS: the MISSION (or TELESCOP) keyword of a FITS file
 
 
 def read_fits_file(path: Path) -> Curve:
@@ -91,8 +92,13 @@ def read_fits_file(path: Path) -> Curve:
     }
     return Curve(
         star, id_column, time, flux, (path.name,), meta, stitch=True,
-        time_system=_time_system(header), dropped=int((~keep).sum()),
+        time_system=_time_system(header), dropped=int((~keep).sum()), mission=_mission(primary),
     )  # fmt: skip
+
+
+def _mission(header) -> str:
+    name = str(header.get("MISSION") or header.get("TELESCOP") or "").strip()
+    return {"KEPLER": "Kepler", "K2": "K2", "TESS": "TESS"}.get(name.upper(), name)
 
 
 def _fits_star(header, path: Path) -> tuple[str, str]:

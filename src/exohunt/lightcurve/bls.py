@@ -173,9 +173,14 @@ def bls_search(
     *,
     oversample: int = OVERSAMPLE,
     refine: int = 1,
+    max_durations: np.ndarray | None = None,
 ) -> BLSResult:
     """Fast BLS (see the module docstring): same inputs, objective and result as
     :func:`bls_reference`.
+
+    ``max_durations`` (days, one per period) limits the durations tried at each period to the
+    physically possible (:func:`exohunt.lightcurve.search.max_duration`); then durations may be
+    longer than the shortest period, but each limit must be shorter than its period.
 
     ``oversample`` sets the time cell (``min(durations) / oversample``); the best grid period
     and its ``refine`` neighbours on each side are recomputed exactly (for the best duration of
@@ -183,14 +188,15 @@ def bls_search(
     exact values. Raises ValueError when time or flux are not finite 1-D arrays of equal
     length with at least 3 points, or a duration is not shorter than the shortest period.
     """
-    t, y, periods, durations = _validate(time, flux, periods, durations)
+    t, y, periods, durations = _validate(time, flux, periods, durations, max_durations)
     if oversample < 1:
         raise ValueError(f"oversample must be at least 1, got {oversample}")
     sigma = _noise(y)
     y = y - y.mean()
     order = np.argsort(periods, kind="stable")
     sorted_periods = periods[order]
-    power_sorted, best_duration = _binned_power(t, y, sorted_periods, durations, oversample)
+    limits = None if max_durations is None else np.asarray(max_durations, dtype=float)[order]
+    power_sorted, best_duration = _binned_power(t, y, sorted_periods, durations, oversample, limits)
     power_sorted /= sigma**2
 
     best = int(np.nanargmax(power_sorted)) if np.isfinite(power_sorted).any() else 0
@@ -198,6 +204,8 @@ def bls_search(
     # Exact boxes of the binned best duration and its neighbours in the (sorted) grid.
     d = best_duration[best]
     nearby = durations[max(0, d - 1) : d + 2]
+    if limits is not None:
+        nearby = nearby[nearby <= limits[best]] if (nearby <= limits[best]).any() else nearby[:1]
     exact = [_exact_box(t, y, p, nearby, sigma) for p in sorted_periods[lo:hi]]
     power_sorted[lo:hi] = [e[0] for e in exact]
     top = max(range(len(exact)), key=lambda i: exact[i][0])
@@ -236,7 +244,7 @@ def box_stats(
     }
 
 
-def _validate(time, flux, periods, durations):
+def _validate(time, flux, periods, durations, max_durations=None):
     t = np.asarray(time, dtype=float)
     y = np.asarray(flux, dtype=float)
     if t.ndim != 1 or t.shape != y.shape:
@@ -255,7 +263,13 @@ def _validate(time, flux, periods, durations):
         raise ValueError("periods must be positive numbers of days (see period_grid)")
     if durations.size == 0 or not (np.isfinite(durations).all() and (durations > 0).all()):
         raise ValueError("durations must be positive numbers of days (hours / 24)")
-    if durations.max() >= periods.min():
+    if max_durations is not None:
+        limits = np.asarray(max_durations, dtype=float)
+        if limits.shape != periods.shape or not (limits < periods).all():
+            raise ValueError("max_durations must give one duration shorter than each period")
+        if not (durations.min() <= limits).all():
+            raise ValueError("every period must allow the shortest trial duration")
+    elif durations.max() >= periods.min():
         raise ValueError(
             f"the longest duration ({durations.max():g} d) must be shorter than the shortest "
             f"period ({periods.min():g} d): raise min_period or drop long durations"
@@ -271,7 +285,9 @@ def _noise(y: np.ndarray) -> float:
     return sigma if sigma > 0 else 1.0
 
 
-def _binned_power(t, y, periods, durations, oversample) -> tuple[np.ndarray, np.ndarray]:
+def _binned_power(
+    t, y, periods, durations, oversample, limits=None
+) -> tuple[np.ndarray, np.ndarray]:
     """``sigma^2`` x the likelihood objective at each (ascending) period, from time cells of
     ``min(durations) / oversample`` days, and the index of the best duration at each.
 
@@ -309,6 +325,8 @@ def _binned_power(t, y, periods, durations, oversample) -> tuple[np.ndarray, np.
     share = total * widths[None, :] / p_cells[:, None]  # cadences in a box, on average
     with np.errstate(invalid="ignore", divide="ignore"):
         score = np.minimum(lowest, 0.0) ** 2 / (share * np.maximum(total - share, 0.5) ** 2)
+    if limits is not None:
+        score[durations[None, :] > limits[:, None]] = np.nan
     best = np.argmax(np.nan_to_num(score, nan=-1.0), axis=1)
     return 0.5 * total**2 * scale**2 * score[np.arange(len(periods)), best], best
 
@@ -415,3 +433,20 @@ def _exact_box(t, y, period, durations, sigma) -> tuple[float, float, float, flo
         float(depth),
         float(depth / (sigma * np.sqrt(1.0 / n_in[d, i] + 1.0 / n_out[d, i]))),
     )
+
+
+def refine(
+    time: np.ndarray, flux: np.ndarray, periods: np.ndarray, durations: np.ndarray
+) -> tuple[float, float, float, float, float]:
+    """The best exact box over a few ``periods`` and ``durations`` (days), from the unbinned
+    cadences: ``(period, epoch, duration, depth, depth_snr)``. Used to sharpen a search's peak
+    on a grid finer than the search's own."""
+    t, y, periods, durations = _validate(time, flux, periods, durations)
+    sigma = _noise(y)
+    y = y - y.mean()
+    best = None
+    for p in periods:
+        power, epoch, duration, depth, depth_snr = _exact_box(t, y, p, durations, sigma)
+        if best is None or power > best[0]:
+            best = (power, p, epoch, duration, depth, depth_snr)
+    return tuple(float(v) for v in best[1:])

@@ -189,7 +189,32 @@ def load_logged_model(uri: str, tracking_uri: str | None = None):
                 f"no model at {uri}: {str(exc).splitlines()[0]} "
                 "(check the URI and --tracking-uri / MLFLOW_TRACKING_URI)"
             ) from exc
-        return _load_servable_dir(Path(local), uri)
+        model, metadata = _load_servable_dir(Path(local), uri)
+    return model, {**metadata, **_model_version(mlflow, uri)}
+
+
+def _model_version(mlflow, uri: str) -> dict:
+    """``model_version`` and ``model_run_id`` of a registered model URI (``models:/name@alias``,
+    ``models:/name/3``) or the run of a ``runs:/`` URI, where the store knows them."""
+    if uri.startswith("runs:/"):
+        return {"model_run_id": uri[len("runs:/") :].split("/")[0]}
+    if not uri.startswith("models:/"):
+        return {}
+    name, alias = uri[len("models:/") :], None
+    if "@" in name:
+        name, alias = name.split("@", 1)
+    name, _, version = name.partition("/")
+    client = mlflow.tracking.MlflowClient()
+    try:
+        if alias is not None:
+            found = client.get_model_version_by_alias(name, alias)
+        elif version.isdigit():
+            found = client.get_model_version(name, version)
+        else:
+            return {}
+    except mlflow.exceptions.MlflowException:
+        return {}
+    return {"model_version": str(found.version), "model_run_id": found.run_id}
 
 
 def _load_servable_dir(local: Path, uri: str):

@@ -1,0 +1,509 @@
+"""The iterative multi-planet transit search of one star: every signal, strongest first.
+
+:func:`search_star` does what a planet-search pipeline does to one star (Kepler's TPS/DV,
+TLS, SHERLOCK, in outline):
+
+1. **Detrend** the relative flux with a sliding Tukey biweight (:func:`~exohunt.lightcurve.clean.
+   biweight_trend`, wotan's method) and drop upward outliers (flares). The window is 3 x the
+   duration of a central transit across a Sun-like star at the longest period searched, within
+   0.75-1.5 d: long enough to keep a transit whole, short enough to follow spots.
+2. **Search** every period from ``min_period`` to half the baseline (so at least two transits
+   fall in the data) with the fast BLS (:func:`~exohunt.lightcurve.bls.bls_search`). Periods are
+   spaced so that a transit drifts by at most ``phase_tolerance`` of a Sun-like duration across
+   the baseline between two trial periods; durations range from ``max(0.5 h, 2 cadences)`` to the
+   longest physically possible at each period (a central transit, radius ratio 0.3, across a star
+   of ``min_density`` solar densities; see :func:`max_duration`). The peak is sharpened on a grid
+   20 times finer with exact boxes (:func:`~exohunt.lightcurve.bls.refine`).
+3. **Decide** what the peak is. Its signal-to-noise ratio is measured against the scatter of the
+   out-of-transit flux averaged over the transit duration, so correlated (red) noise counts
+   (Pont et al. 2006): ``snr = depth / sigma_duration x sqrt(n_transits)``. When the odd and even
+   transits differ (over 5 sigma and by over 25% of the deeper), the peak is an eclipsing binary
+   folded at half its period: the period is doubled, with the deeper eclipse as the epoch. When
+   one transit carries the signal (the rest alone would not reach half the threshold), or fewer
+   than ``min_transits`` transits have data, it is a **single transit**: its time, depth and
+   duration are reported, the period is left empty, and ``period_lower_limit`` says how long the
+   period must be for no second transit to fall in the data.
+4. **Mask** the signal's transits (``mask_factor`` durations wide; an eclipsing binary's secondary
+   too), **re-detrend** with every found transit masked, so the trend does not eat them, and
+   search again, until ``max_planets`` signals or until the strongest remaining signal is under
+   the threshold. The threshold is Kepler's: 7.1 sigma (Jenkins et al. 2010), at which pure noise
+   of ~10^12 independent trials over a four-year light curve gives about one false alarm. Single
+   transits need ``min_single_snr`` (10 sigma): they have no repetition to confirm them.
+5. **Vet** each signal on the final detrended light curve with the other signals' transits
+   removed: depth, SNR, transits with data, odd-even depth difference (sigma), the strongest
+   secondary eclipse at any phase (Kepler DV's weak-secondary test), and the transit shape.
+
+Units: time, period, epoch and durations in days (the data's own time system), depths in relative
+flux (or in the flux's units for flux centred on zero, such as z-scores).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+import numpy as np
+
+from exohunt.lightcurve import bls
+from exohunt.lightcurve.clean import biweight_trend, clip_upper, robust_std
+from exohunt.lightcurve.vetting import transit_shape
+from exohunt.lightcurve.views import fold
+
+#: Kepler's detection threshold, sigma (Jenkins et al. 2010).
+KEPLER_THRESHOLD = 7.1
+
+#: Duration (days) of a central transit across a Sun-like star at a 1-day period; it grows as
+#: period**(1/3) (Seager & Mallen-Ornelas 2003).
+SOLAR_DURATION_DAYS = 0.0758
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """What :func:`search_star` searches, and when it stops. Logged whole with a scan."""
+
+    max_planets: int = 5
+    min_snr: float = KEPLER_THRESHOLD
+    min_single_snr: float = 10.0
+    min_period: float = 0.5  # days
+    max_period: float | None = None  # days; None: half the baseline
+    min_transits: int = 2
+    min_density: float = 0.1  # solar densities: sets the longest duration at each period
+    max_duration_hours: float = 30.0
+    duration_step: float = 1.35  # ratio of neighbouring trial durations
+    phase_tolerance: float = 0.5  # drift between grid periods over the baseline, in durations
+    max_periods: int = 50_000
+    window_factor: float = 3.0  # biweight window in Sun-like durations at the longest period
+    min_window_days: float = 0.75
+    max_window_days: float = 1.5
+    mask_factor: float = 2.0  # masked width around each found transit, in durations
+
+    def as_params(self) -> dict:
+        """Every setting, for logging (``None`` as ``"auto"``)."""
+        return {f.name: "auto" if getattr(self, f.name) is None else getattr(self, f.name)
+                for f in fields(self)}  # fmt: skip
+
+    def validate(self) -> SearchSettings:
+        """Self, or ValueError naming the setting that cannot work."""
+        if self.max_planets < 1:
+            raise ValueError(f"max_planets must be at least 1, got {self.max_planets}")
+        if not self.min_period > 0:
+            raise ValueError(f"min_period must be a positive number of days, got {self.min_period}")
+        if self.max_period is not None and not self.max_period > self.min_period:
+            raise ValueError(
+                f"max_period {self.max_period} must be longer than min_period {self.min_period}"
+            )
+        if self.min_transits < 2:
+            raise ValueError(f"min_transits must be at least 2, got {self.min_transits}")
+        if not (self.min_snr > 0 and self.min_single_snr > 0):
+            raise ValueError("min_snr and min_single_snr must be positive")
+        return self
+
+
+@dataclass
+class Signal:
+    """One signal found in one star's light curve (a threshold-crossing event).
+
+    Times in days in the data's time system; depths in relative flux (or the flux's units);
+    ``snr`` and ``odd_even_sigma``/``secondary_snr`` in sigma of the red-noise-aware scatter.
+    """
+
+    number: int
+    period: float  # NaN for a single transit
+    epoch: float  # mid-transit time
+    duration: float  # days
+    depth: float
+    snr: float
+    sde: float = np.nan  # signal detection efficiency of the BLS spectrum
+    bls_depth_snr: float = np.nan  # the BLS's own white-noise SNR
+    power: float = np.nan  # the BLS log-likelihood gain
+    n_transits: int = 0
+    odd_depth: float = np.nan
+    even_depth: float = np.nan
+    odd_even_sigma: float = np.nan
+    secondary_depth: float = np.nan
+    secondary_snr: float = np.nan
+    secondary_phase: float = np.nan  # 0 to 1, 0.5 for a circular binary
+    shape: float = np.nan  # ~1 flat bottom (planet), ~1/3 V (grazing binary)
+    single: bool = False
+    period_lower_limit: float = np.nan  # days, for single transits
+    doubled: bool = False  # found at half the period: odd and even eclipses differed
+    mask_width: float = field(default=np.nan, repr=False)  # days masked around each transit
+
+
+@dataclass
+class SearchResult:
+    """The signals of one star, and the detrended light curve they were vetted on."""
+
+    signals: list[Signal]
+    time: np.ndarray
+    flux: np.ndarray  # detrended (relative flux around 1, or around 0 for centred flux)
+    relative: bool  # flux had a positive level (else centred, e.g. z-scores)
+    periods: np.ndarray
+    durations: np.ndarray  # days
+    window_days: float
+    power: np.ndarray | None = None  # the first search's spectrum, over ``periods``
+
+
+def max_duration(period, min_density: float = 0.1, radius_ratio: float = 0.3):
+    """The longest transit (days) at ``period`` (days): a central transit of a body of
+    ``radius_ratio`` stellar radii across a star of ``min_density`` solar densities, on a circular
+    orbit: ``P / pi x arcsin((1 + k) / (a / R*))`` with ``a / R* = 4.2 P**(2/3) rho**(1/3)``."""
+    p = np.asarray(period, dtype=float)
+    a_over_r = 4.2 * p ** (2 / 3) * min_density ** (1 / 3)
+    return p / np.pi * np.arcsin(np.minimum(1.0, (1 + radius_ratio) / a_over_r))
+
+
+def period_grid(
+    baseline: float, min_period: float, max_period: float, tolerance: float, max_periods: int
+) -> np.ndarray:
+    """Trial periods (days, ascending), uniform in frequency**(1/3) (Ofir 2014).
+
+    As many as make a transit drift by at most ``tolerance`` Sun-like durations over the
+    ``baseline`` between neighbours, at least 100 and at most ``max_periods``."""
+    if not max_period > min_period:
+        raise ValueError(
+            f"no trial periods: the longest ({max_period:g} d, half the {baseline:g} d baseline) "
+            f"is not above min_period ({min_period:g} d)"
+        )
+    n = 3 * baseline * (min_period ** (-1 / 3) - max_period ** (-1 / 3))
+    n = int(np.clip(np.ceil(n / (tolerance * SOLAR_DURATION_DAYS)), 100, max_periods))
+    periods = np.linspace(max_period ** (-1 / 3), min_period ** (-1 / 3), n) ** -3.0
+    periods[0], periods[-1] = max_period, min_period
+    return periods[::-1].copy()
+
+
+def duration_grid(cadence: float, longest: float, step: float) -> np.ndarray:
+    """Trial durations (days) from ``max(0.5 h, 2 cadences)`` to ``longest``, ``step`` apart."""
+    shortest = max(0.5 / 24, 2 * cadence)
+    if longest <= shortest:
+        return np.array([shortest])
+    n = int(np.ceil(np.log(longest / shortest) / np.log(step))) + 1
+    return shortest * step ** np.arange(n)
+
+
+def cadence(time: np.ndarray) -> float:
+    """The typical spacing of ``time`` (days): the median step."""
+    return float(np.median(np.diff(time))) if np.size(time) > 1 else np.nan
+
+
+def in_transit(time: np.ndarray, period: float, epoch: float, width: float) -> np.ndarray:
+    """Cadences within ``width / 2`` of a transit (of the one at ``epoch`` for NaN period)."""
+    if not np.isfinite(period):
+        return np.abs(time - epoch) < 0.5 * width
+    return np.abs(fold(time, period, epoch)) < 0.5 * width
+
+
+def duration_noise(time: np.ndarray, flux: np.ndarray, duration: float) -> float:
+    """Robust scatter of ``flux`` averaged over consecutive stretches of ``duration`` days.
+
+    White noise gives ``sigma / sqrt(points per duration)``; correlated noise gives more, which is
+    what a transit of that duration competes with. With fewer than 5 full stretches, falls back to
+    the white-noise value."""
+    index = np.floor((time - time[0]) / duration).astype(np.int64)
+    counts = np.bincount(index)
+    sums = np.bincount(index, flux)
+    filled = counts[counts > 0]
+    full = counts >= max(2, 0.5 * np.median(filled)) if filled.size else counts > 0
+    if full.sum() < 5:
+        return robust_std(flux) / np.sqrt(max(1.0, duration / cadence(time)))
+    return float(robust_std(sums[full] / counts[full]))
+
+
+def search_star(
+    time: np.ndarray, flux: np.ndarray, settings: SearchSettings | None = None
+) -> SearchResult:
+    """Every transit signal of one star, strongest first (see the module docstring).
+
+    ``time`` (days) must be finite, sorted and without repeats, and ``flux`` finite (use
+    :func:`~exohunt.lightcurve.clean.clean`); flux with a positive level is divided by its
+    median, flux centred on zero is searched as it is. Raises ValueError when the light curve
+    is too short for ``min_transits`` transits at ``min_period``.
+    """
+    settings = (settings or SearchSettings()).validate()
+    t = np.asarray(time, dtype=float)
+    f = np.asarray(flux, dtype=float)
+    level, scatter = np.median(f), robust_std(f)
+    relative = bool(level > 2 * scatter)
+    if relative:
+        f = f / level
+    baseline = float(np.ptp(t))
+    longest_period = baseline / settings.min_transits
+    if settings.max_period is not None:
+        longest_period = min(longest_period, settings.max_period)
+    periods = period_grid(
+        baseline,
+        settings.min_period,
+        longest_period,
+        settings.phase_tolerance,
+        settings.max_periods,
+    )
+    limits = np.minimum(
+        max_duration(periods, settings.min_density), settings.max_duration_hours / 24
+    )
+    durations = duration_grid(cadence(t), float(limits.max()), settings.duration_step)
+    limits = np.maximum(limits, durations[0])  # every period allows the shortest box
+    window = float(
+        np.clip(
+            settings.window_factor * SOLAR_DURATION_DAYS * longest_period ** (1 / 3),
+            settings.min_window_days,
+            settings.max_window_days,
+        )
+    )
+    mask = np.zeros(t.size, dtype=bool)
+    signals: list[Signal] = []
+    spectrum = None
+    searches = 0
+    while len(signals) < settings.max_planets and searches < 2 * settings.max_planets:
+        searches += 1
+        t_s, y_s = _detrended(t, f, mask, window, relative)
+        if t_s.size < 10 or np.ptp(t_s) < 2 * settings.min_period:
+            break
+        result = bls.bls_search(t_s, y_s, periods, durations, max_durations=limits)
+        if spectrum is None:
+            spectrum = result.power
+        signal = _classify(t_s, y_s, result, periods, durations, settings, len(signals) + 1)
+        if signal is None:
+            signal = single_event(t_s, y_s, durations, settings, len(signals) + 1)
+        if signal is None:
+            break
+        earlier = next((s for s in signals if _same_transits(s, signal)), None)
+        if earlier is not None:  # the wings of transits already found: mask them wider
+            earlier.mask_width = (
+                max(_mask_width(earlier, settings), _mask_width(signal, settings))
+                + 2 * signal.duration
+            )
+            mask |= _transit_mask(t, earlier, settings)
+            continue
+        signals.append(signal)
+        mask |= _transit_mask(t, signal, settings)
+
+    t_final, y_final = _detrended(t, f, np.zeros(t.size, dtype=bool), window, relative, mask)
+    masks = [_transit_mask(t_final, s, settings) for s in signals]
+    for i, signal in enumerate(signals):
+        others = np.zeros(t_final.size, dtype=bool)
+        for j, other in enumerate(masks):
+            if j != i and not _same_period(signals[j], signal):
+                others |= other  # a signal at the same period is this one's secondary eclipse
+        others &= ~in_transit(t_final, signal.period, signal.epoch, signal.duration)
+        vet(t_final[~others], y_final[~others], signal)
+    # measured again without the others, a signal may have been their residue: it goes
+    threshold = {True: settings.min_single_snr, False: settings.min_snr}
+    signals = [s for s in signals if s.snr >= threshold[s.single]]
+    for number, signal in enumerate(signals, start=1):
+        signal.number = number
+    return SearchResult(signals, t_final, y_final, relative, periods, durations, window, spectrum)
+
+
+def _same_period(a: Signal, b: Signal) -> bool:
+    return bool(abs(a.period / b.period - 1) < 1e-3) if np.isfinite(a.period * b.period) else False
+
+
+def _detrended(t, f, exclude, window, relative, trend_mask=None):
+    """Cadences not in ``exclude``, detrended with a biweight fitted to the cadences outside
+    ``exclude`` and ``trend_mask``, upward outliers dropped: ``(time, flux)``."""
+    fit = ~exclude if trend_mask is None else ~(exclude | trend_mask)
+    if fit.sum() < 3:
+        fit = ~exclude
+    trend = np.interp(t, t[fit], biweight_trend(t[fit], f[fit], window))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        y = f / trend if relative else f - trend
+    keep = ~exclude & np.isfinite(y)
+    keep[keep] = clip_upper(y[keep])
+    return t[keep], y[keep]
+
+
+def _mask_width(signal: Signal, settings: SearchSettings) -> float:
+    width = settings.mask_factor * signal.duration
+    return max(width, signal.mask_width) if np.isfinite(signal.mask_width) else width
+
+
+def _same_transits(a: Signal, b: Signal) -> bool:
+    """Whether ``b`` falls on ``a``'s transits: the same period (or both single) and mid-times
+    within the two durations."""
+    reach = a.duration + b.duration
+    if a.single and b.single:
+        return bool(abs(a.epoch - b.epoch) < reach)
+    if not _same_period(a, b):
+        return False
+    return bool(abs(fold(np.array([b.epoch]), a.period, a.epoch)[0]) < reach)
+
+
+def _transit_mask(t, signal: Signal, settings: SearchSettings) -> np.ndarray:
+    width = _mask_width(signal, settings)
+    mask = in_transit(t, signal.period, signal.epoch, width)
+    if signal.doubled:  # the other eclipse of a binary found at half its period
+        mask |= in_transit(t, signal.period, signal.epoch + 0.5 * signal.period, width)
+    return mask
+
+
+def _classify(t, y, result, periods, durations, settings, number) -> Signal | None:
+    """The search's peak as a periodic :class:`Signal`, a single transit, or None (under the
+    threshold)."""
+    if not np.isfinite(result.epoch):
+        return None
+    i = int(np.searchsorted(periods, result.period))
+    fine = np.linspace(periods[max(i - 1, 0)], periods[min(i + 1, periods.size - 1)], 21)
+    j = int(np.argmin(np.abs(durations - result.duration)))
+    near = durations[max(j - 1, 0) : j + 2]
+    near = near[near < fine.min()] if (near < fine.min()).any() else durations[:1]
+    period, epoch, duration, _, _ = bls.refine(t, y, fine, near)
+    if not np.isfinite(epoch):
+        return None
+    signal = Signal(number, period, epoch, duration, np.nan, np.nan, sde=result.sde,
+                    bls_depth_snr=result.depth_snr, power=float(np.nanmax(result.power)))  # fmt: skip
+    base, sigma = _baseline(t, y, signal)
+    if not sigma > 0:
+        return None
+    cycles, depths, counts = transit_depths(t, y, period, epoch, duration, base)
+    odd, even, odd_even = _odd_even(cycles, depths, counts, sigma, duration / cadence(t))
+    if odd_even > 5 and abs(odd - even) > 0.25 * max(odd, even):
+        # an eclipsing binary folded at half its period: its two eclipses alternate
+        signal.epoch = epoch + period if odd > even else epoch
+        signal.period, signal.doubled = 2 * period, True
+        cycles, depths, counts = transit_depths(t, y, signal.period, signal.epoch, duration, base)
+    if cycles.size >= settings.min_transits:
+        top = int(np.argmax(depths))
+        rest = np.delete(depths, top)
+        rest_snr = rest.mean() / sigma * np.sqrt(rest.size)
+        if not (
+            rest_snr < 0.5 * settings.min_snr and depths[top] / sigma > settings.min_single_snr
+        ):
+            vet(t, y, signal)
+            return signal if signal.snr >= settings.min_snr else None
+    # one event carries it: a single transit, measured on its own
+    return single_event(t, y, duration * np.array([0.5, 0.75, 1.0, 1.35, 1.8]), settings, number)
+
+
+def _baseline(t, y, signal: Signal) -> tuple[float, float]:
+    """Out-of-transit level and the scatter over the transit duration."""
+    outside = ~in_transit(t, signal.period, signal.epoch, 2 * signal.duration)
+    if outside.sum() < 3:
+        return np.nan, np.nan
+    base = float(np.median(y[outside]))
+    return base, duration_noise(t[outside], y[outside], signal.duration)
+
+
+def transit_depths(t, y, period, epoch, duration, base):
+    """``(cycle numbers, depth of each transit, cadences in each)`` of transits with data."""
+    inside = in_transit(t, period, epoch, duration)
+    cycles = np.rint((t[inside] - epoch) / period).astype(np.int64)
+    unique, inverse = np.unique(cycles, return_inverse=True)
+    counts = np.bincount(inverse, minlength=unique.size)
+    depths = base - np.bincount(inverse, y[inside], minlength=unique.size) / np.maximum(counts, 1)
+    return unique, depths, counts
+
+
+def _odd_even(cycles, depths, counts, sigma, points_per_transit):
+    """``(odd depth, even depth, significance of their difference)``, weighting each transit by
+    its coverage; NaN without both odd and even transits."""
+    if cycles.size == 0:
+        return np.nan, np.nan, np.nan
+    error = sigma * np.sqrt(np.maximum(points_per_transit / np.maximum(counts, 1), 1.0))
+    weight = 1.0 / error**2
+    odd = cycles % 2 == 1
+    if odd.all() or not odd.any():
+        return np.nan, np.nan, np.nan
+    d_odd = float(np.sum(weight[odd] * depths[odd]) / weight[odd].sum())
+    d_even = float(np.sum(weight[~odd] * depths[~odd]) / weight[~odd].sum())
+    spread = np.sqrt(1.0 / weight[odd].sum() + 1.0 / weight[~odd].sum())
+    return d_odd, d_even, float(abs(d_odd - d_even) / spread)
+
+
+def vet(t: np.ndarray, y: np.ndarray, signal: Signal) -> Signal:
+    """Measure ``signal`` on detrended ``(t, y)`` in place: depth, SNR, transits with data,
+    odd-even depths and their difference (sigma), the strongest secondary eclipse and the shape.
+    Returns ``signal``."""
+    base, sigma = _baseline(t, y, signal)
+    inside = in_transit(t, signal.period, signal.epoch, signal.duration)
+    if not (sigma > 0 and inside.any()):
+        signal.depth, signal.snr, signal.n_transits = np.nan, np.nan, int(inside.any())
+        return signal
+    signal.depth = float(base - y[inside].mean())
+    if signal.single:
+        signal.n_transits = 1
+        signal.snr = float(signal.depth / sigma)
+        return signal
+    cycles, depths, counts = transit_depths(
+        t, y, signal.period, signal.epoch, signal.duration, base
+    )
+    signal.n_transits = int(cycles.size)
+    signal.snr = float(signal.depth / sigma * np.sqrt(cycles.size))
+    points = signal.duration / cadence(t)
+    signal.odd_depth, signal.even_depth, signal.odd_even_sigma = _odd_even(
+        cycles, depths, counts, sigma, points
+    )
+    signal.secondary_depth, signal.secondary_snr, signal.secondary_phase = weak_secondary(
+        t, y, signal.period, signal.epoch, signal.duration, base, sigma
+    )
+    signal.shape = transit_shape(t, y, signal.period, signal.epoch, signal.duration)
+    return signal
+
+
+def weak_secondary(t, y, period, epoch, duration, base, sigma):
+    """The deepest box of ``duration`` in the folded orbit at least 2 durations from the
+    transit (Kepler DV's weak-secondary test): ``(depth, snr, phase)``, phase 0-1 after the
+    transit. ``sigma`` is the scatter over one duration. NaN for transits over a quarter orbit."""
+    q = duration / period
+    centres = np.arange(2 * q, 1 - 2 * q, q / 4)
+    if q > 0.25 or centres.size == 0:
+        return np.nan, np.nan, np.nan
+    phase = np.mod(t - epoch, period) / period
+    order = np.argsort(phase)
+    ph, ys = phase[order], y[order]
+    cum = np.r_[0.0, np.cumsum(ys)]
+    lo = np.searchsorted(ph, centres - q / 2)
+    hi = np.searchsorted(ph, centres + q / 2)
+    n = hi - lo
+    ok = n > 0.3 * n.max()
+    if not ok.any():
+        return np.nan, np.nan, np.nan
+    depth = base - (cum[hi[ok]] - cum[lo[ok]]) / n[ok]
+    i = int(np.argmax(depth))
+    events = min(max(1.0, np.ptp(t) / period), n[ok][i] / max(1.0, duration / cadence(t)))
+    snr = depth[i] / sigma * np.sqrt(max(events, 1.0))
+    return float(depth[i]), float(snr), float(centres[ok][i])
+
+
+def single_event(t, y, durations, settings: SearchSettings, number: int) -> Signal | None:
+    """The most significant lone dip (a box of any of ``durations``, days) as a single transit,
+    or None under ``min_single_snr``. Its duration is the dip's width at half its significance,
+    and the mask around it spans where it still shows at 3 sigma, so a long dimming is one
+    event."""
+    base = float(np.median(y))
+    cum = np.r_[0.0, np.cumsum(y)]
+    best = None
+    for d in durations:
+        sigma = duration_noise(t, y, d)
+        if not sigma > 0:
+            continue
+        centres = np.arange(t[0] + d / 2, t[-1] - d / 2 + 1e-9, d / 4)
+        if centres.size == 0:
+            continue
+        lo = np.searchsorted(t, centres - d / 2)
+        hi = np.searchsorted(t, centres + d / 2)
+        n = hi - lo
+        full = n >= max(2.0, 0.6 * d / cadence(t))
+        snr = np.full(centres.size, -np.inf)
+        snr[full] = (base - (cum[hi[full]] - cum[lo[full]]) / n[full]) / sigma
+        i = int(np.argmax(snr))
+        if best is None or snr[i] > best[0]:
+            best = (snr[i], i, snr, centres, d)
+    if best is None or not best[0] >= settings.min_single_snr:
+        return None
+    peak, i, snr, centres, d = best
+
+    def extent(level: float) -> tuple[float, float]:
+        first, last = i, i
+        while first > 0 and snr[first - 1] > level:
+            first -= 1
+        while last < snr.size - 1 and snr[last + 1] > level:
+            last += 1
+        return float(centres[first]), float(centres[last])
+
+    start, end = extent(0.5 * peak)
+    wide_start, wide_end = extent(3.0)
+    epoch, duration = 0.5 * (start + end), max(d, end - start)
+    signal = Signal(number, np.nan, epoch, duration, np.nan, np.nan, single=True)
+    signal.period_lower_limit = float(max(epoch - t[0], t[-1] - epoch))
+    signal.mask_width = max(duration, 2 * max(end - wide_start, wide_end - start) + d)
+    vet(t, y, signal)
+    return signal if signal.snr >= settings.min_single_snr else None

@@ -1,0 +1,116 @@
+"""The iterative search on light curves with known answers built in code; real data is in
+tests/test_scan_real.py and tests/test_scan_kepler90.py."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from exohunt.lightcurve.search import (
+    KEPLER_THRESHOLD,
+    SearchSettings,
+    duration_grid,
+    max_duration,
+    period_grid,
+    search_star,
+)
+
+CADENCE = 29.4244 / 1440
+
+
+def _curve(days=80.0, noise=1e-3, seed=0):
+    rng = np.random.default_rng(seed)
+    time = np.arange(0, days, CADENCE)
+    return time, 1.0 + noise * rng.standard_normal(time.size)
+
+
+def _box(time, period, epoch, duration, depth):
+    phase = np.mod(time - epoch + 0.5 * period, period) - 0.5 * period
+    return np.where(np.abs(phase) < 0.5 * duration, depth, 0.0)
+
+
+def test_max_duration_is_the_physical_limit():
+    # a central transit across the Sun at one year lasts 13 h; a 0.1-density star allows longer
+    sun = max_duration(365.25, min_density=1.0, radius_ratio=0.0) * 24
+    assert sun == pytest.approx(13.0, rel=0.05)
+    assert max_duration(365.25, min_density=0.1) * 24 > 2 * sun
+    assert np.all(np.diff(max_duration(np.array([1.0, 10, 100, 1000]))) > 0)
+    assert max_duration(0.5) == pytest.approx(0.25)  # a star filling its orbit: half the period
+    assert max_duration(0.5) < 0.5
+
+
+def test_period_grid_follows_the_baseline():
+    short = period_grid(27.0, 0.5, 13.5, 0.5, 10**6)
+    long = period_grid(1460.0, 0.5, 730.0, 0.5, 10**6)
+    assert short[0] == pytest.approx(0.5) and short[-1] == pytest.approx(13.5)
+    assert np.all(np.diff(short) > 0)
+    assert long.size > 20 * short.size  # finer with a longer baseline
+    assert period_grid(1460.0, 0.5, 730.0, 0.5, 5000).size == 5000
+    with pytest.raises(ValueError, match="no trial periods"):
+        period_grid(0.8, 0.5, 0.4, 0.5, 1000)
+
+
+def test_durations_start_at_two_cadences():
+    assert duration_grid(CADENCE, 0.5, 1.35)[0] == pytest.approx(2 * CADENCE)
+    assert duration_grid(2 / 1440, 0.5, 1.35)[0] == pytest.approx(0.5 / 24)
+
+
+def test_two_planets_are_found_one_after_the_other():
+    time, flux = _curve(seed=1)
+    flux -= _box(time, 3.7, 1.3, 0.11, 3e-3) + _box(time, 11.2, 5.1, 0.16, 1.5e-3)
+    result = search_star(time, flux, SearchSettings(max_planets=5))
+    periods = [s.period for s in result.signals]
+    assert periods[0] == pytest.approx(3.7, rel=1e-3)
+    assert periods[1] == pytest.approx(11.2, rel=1e-3)
+    assert len(result.signals) == 2  # then nothing above the threshold
+    first = result.signals[0]
+    assert abs(np.mod(first.epoch - 1.3 + 1.85, 3.7) - 1.85) < 0.5 * 0.11
+    assert first.depth == pytest.approx(3e-3, rel=0.15)
+    assert first.n_transits == 22
+    assert first.odd_even_sigma < 3 and not first.doubled
+
+
+def test_pure_noise_gives_nothing():
+    time, flux = _curve(seed=2)
+    result = search_star(time, flux)
+    assert [s.snr for s in result.signals if s.snr < KEPLER_THRESHOLD] == []
+    assert result.signals == []
+
+
+def test_binary_found_at_half_its_period_is_doubled():
+    """Equal spacing, unequal depths: a binary with a circular orbit. The search's best fold is
+    at half the period; odd and even eclipses differ, so it reports the true period."""
+    time, flux = _curve(seed=3)
+    flux -= _box(time, 6.0, 2.0, 0.2, 8e-3) + _box(time, 6.0, 5.0, 0.2, 5e-3)
+    signal = search_star(time, flux).signals[0]
+    assert signal.period == pytest.approx(6.0, rel=1e-3)
+    assert signal.doubled
+    assert abs(np.mod(signal.epoch - 2.0 + 3.0, 6.0) - 3.0) < 0.1  # the deeper eclipse
+    assert signal.secondary_phase == pytest.approx(0.5, abs=0.05)
+    assert signal.secondary_snr > 20
+
+
+def test_a_lone_deep_transit_is_a_single_transit():
+    time, flux = _curve(days=60, seed=4)
+    flux -= _box(time, 1000.0, 41.3, 0.4, 5e-3)
+    signal = search_star(time, flux).signals[0]
+    assert signal.single and np.isnan(signal.period)
+    assert signal.epoch == pytest.approx(41.3, abs=0.1)
+    assert signal.period_lower_limit == pytest.approx(41.3, abs=0.2)
+    assert signal.duration * 24 == pytest.approx(9.6, rel=0.3)
+
+
+def test_centred_flux_is_searched_as_it_is():
+    time, flux = _curve(seed=5)
+    z = (flux - 1.0) / 1e-3 - 4.0 * _box(time, 5.5, 0.7, 0.12, 1.0)  # z-scores, 4 sigma dips
+    result = search_star(time, z)
+    assert not result.relative
+    assert result.signals[0].period == pytest.approx(5.5, rel=1e-3)
+
+
+def test_settings_are_checked():
+    with pytest.raises(ValueError, match="max_planets"):
+        SearchSettings(max_planets=0).validate()
+    with pytest.raises(ValueError, match="max_period"):
+        SearchSettings(min_period=2.0, max_period=1.0).validate()
+    assert SearchSettings().as_params()["max_period"] == "auto"
