@@ -14,7 +14,7 @@ import pytest
 
 from exohunt.io.stars import iter_stars
 from exohunt.lightcurve.search import SearchSettings
-from exohunt.scan import scan_star
+from exohunt.scanning import scan_star
 
 KEPID = 11442793
 

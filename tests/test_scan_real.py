@@ -12,7 +12,7 @@ import pytest
 
 from exohunt.io.stars import iter_stars
 from exohunt.lightcurve.search import SearchSettings
-from exohunt.scan import scan_star
+from exohunt.scanning import scan_star
 
 #: The two exceptions: TOI-216.02's transit times wander by hours (TTVs), and K01198.04 does not
 #: fold in these data (the README's fold check finds no dip).

@@ -8,7 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
-from exohunt import __version__
+from exohunt._version import __version__
 from exohunt.errors import DataError, ExohuntError
 
 log = logging.getLogger("exohunt")
@@ -464,7 +464,7 @@ def cmd_features(args) -> int:
 
 def cmd_scan(args) -> int:
     from exohunt.lightcurve.search import SearchSettings
-    from exohunt.scan import ScanWriter, scan
+    from exohunt.scanning import ScanWriter, scan
 
     try:
         settings = SearchSettings(

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from exohunt import __version__
+from exohunt._version import __version__
 from exohunt.config import DataConfig, TrainConfig
 from exohunt.dataset import Dataset
 from exohunt.errors import DataError

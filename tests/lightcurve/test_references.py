@@ -32,6 +32,7 @@ def curves(shared_data):
 @pytest.mark.parametrize("window", [0.75, 1.5])
 def test_biweight_trend_matches_wotan(curves, star, window):
     import wotan
+
     curve = curves[star]
     ok = np.isfinite(curve.flux)
     time, flux = curve.time[ok], curve.flux[ok] / np.median(curve.flux[ok])
@@ -49,6 +50,7 @@ def test_biweight_trend_matches_wotan(curves, star, window):
 
 def test_search_finds_the_period_tls_finds(curves):
     import transitleastsquares as tls
+
     curve = curves["25155310"]  # TOI-114.01, P = 3.2888 d
     keep = slice(None, None, 5)  # 10-minute bins keep TLS to a few seconds
     time, flux = curve.time[keep], curve.flux[keep] / np.median(curve.flux)

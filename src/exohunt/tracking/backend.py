@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from exohunt.tracking.models import _log_native, _log_servable
-from exohunt.tracking.store import _import_mlflow, _store_lock, prepare_store
+from exohunt.tracking.store import PACKAGE_DIR, _import_mlflow, _store_lock, prepare_store
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +73,8 @@ def _skip_package_scan() -> None:
         from mlflow.utils import requirements_utils
     except ImportError:
         return
-    if getattr(requirements_utils, "_MODULES_TO_PACKAGES", False) is None:
-        requirements_utils._MODULES_TO_PACKAGES = {}
+    if getattr(requirements_utils, "_MODULES_TOPACKAGE_DIRS", False) is None:
+        requirements_utils._MODULES_TOPACKAGE_DIRS = {}
 
 
 class _MlflowBackend:
@@ -265,9 +265,7 @@ def _git_commit() -> str | None:
     """The commit of the git repository the command runs in, else of exohunt's own source."""
     if not shutil.which("git"):
         return None
-    import exohunt
-
-    for folder in (Path.cwd(), Path(exohunt.__file__).parent):
+    for folder in (Path.cwd(), PACKAGE_DIR):
         try:
             out = subprocess.run(
                 ["git", "-C", str(folder), "rev-parse", "HEAD"],

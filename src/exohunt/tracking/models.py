@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from exohunt.tracking.store import (
+    PACKAGE_DIR,
     _import_mlflow,
     _store_lock,
     check_tracking_server,
@@ -129,9 +130,7 @@ def _servable_model_class():
 
 def _package_copy(tmp: Path) -> str:
     """A copy of the exohunt package without bundled data, to ship with the servable model."""
-    import exohunt
-
-    source = Path(exohunt.__file__).parent
+    source = PACKAGE_DIR
     target = tmp / "exohunt"
     shutil.copytree(source, target, ignore=shutil.ignore_patterns("data", "__pycache__"))
     return str(target)

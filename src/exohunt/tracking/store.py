@@ -12,6 +12,9 @@ from pathlib import Path
 
 from exohunt.errors import ExohuntError, MissingDependencyError
 
+#: The exohunt package folder (its source: for cache keys, import paths and git).
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
+
 log = logging.getLogger(__name__)
 
 DEFAULT_EXPERIMENT = "exoplanet-detection"

@@ -38,7 +38,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from exohunt._version import __version__
 from exohunt.errors import ExohuntError
+from exohunt.tracking.store import PACKAGE_DIR
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +148,6 @@ def spares_enabled() -> bool:
 
 def spare_path(uri: str) -> Path:
     """The socket of the warm spare for ``uri`` with this interpreter, code and environment."""
-    import exohunt
 
     folder = (
         Path(os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()) / f"exohunt-{os.getuid()}"
@@ -154,10 +155,10 @@ def spare_path(uri: str) -> Path:
     if len(str(folder)) > _MAX_FOLDER_CHARS:  # a Unix socket's path has at most 107 bytes
         folder = Path(tempfile.gettempdir()) / f"exohunt-{os.getuid()}"
     folder.mkdir(mode=0o700, exist_ok=True)
-    source = Path(exohunt.__file__).parent
+    source = PACKAGE_DIR
     code = sorted((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in source.rglob("*.py"))
     env = sorted((k, v) for k, v in os.environ.items() if k.startswith(_ENV_PREFIXES))
-    key = repr((uri, sys.executable, exohunt.__version__, code, env))
+    key = repr((uri, sys.executable, __version__, code, env))
     return folder / f"{hashlib.sha256(key.encode()).hexdigest()[:20]}.sock"
 
 
@@ -223,9 +224,8 @@ def start_spare(uri: str, path: Path, modules: tuple[str, ...] = ()) -> None:
 
 
 def _worker_env() -> dict:
-    import exohunt
 
-    package_root = str(Path(exohunt.__file__).resolve().parent.parent)
+    package_root = str(PACKAGE_DIR.parent)
     path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)
     return os.environ | {"PYTHONPATH": path}
 

@@ -1,4 +1,5 @@
-"""Scan light curves for transit signals: every star searched, one row per signal, each scored.
+"""Scan light curves for transit signals (``exohunt.scan``, ``exohunt scan``): every star
+searched, one row per signal, each scored.
 
 :func:`scan` reads stars from any light-curve source (:func:`exohunt.io.stars.iter_stars`), runs
 the iterative multi-planet search on each (:func:`exohunt.lightcurve.search.search_star`) in
