@@ -329,23 +329,47 @@ def test_a_local_dask_cluster_gives_the_local_result(sample):
 
 
 # --------------------------------------------------------------------------- tracking
-def test_a_scan_is_an_mlflow_run(capsys, kepler90, flux_model, store, tmp_path):
+def test_a_scan_is_an_mlflow_run_scored_by_a_logged_model(
+    capsys, kepler90, flux_model, store, tmp_path
+):
+    """A light-curve model logged by 'exohunt train' scores the scan through its MLflow URI;
+    the scan is a run with its settings, the model's URI and run, its counts and its tables."""
     import mlflow
 
-    code, stdout, err = run(capsys, "scan", str(kepler90), "--model", str(flux_model),
+    sim = flux_model.parent / "sim.csv"
+    train = ["-q", "train", str(sim), "--model", "xgboost", "--experiment-name", "lc",
+             "--output", str(tmp_path / "m")]  # fmt: skip
+    assert main(train) == 0
+    client = mlflow.tracking.MlflowClient(store)
+    (trained,) = client.search_runs([client.get_experiment_by_name("lc").experiment_id])
+    uri = f"runs:/{trained.info.run_id}/exohunt_model"
+    code, stdout, err = run(capsys, "scan", str(kepler90), "--model", uri,
                             "--experiment-name", "scans", "--output", str(tmp_path / "c.csv"))  # fmt: skip
     assert code == 0, err
     assert "the scan is an MLflow run" in stdout
-    client = mlflow.tracking.MlflowClient(store)
+    assert pd.read_csv(tmp_path / "c.csv")["score"].between(0, 1).all()
     (run_,) = client.search_runs([client.get_experiment_by_name("scans").experiment_id])
     assert run_.info.status == "FINISHED"
     params, metrics = run_.data.params, run_.data.metrics
-    assert params["model_uri"] == str(flux_model)
+    assert params["model_uri"] == uri and params["model_run_id"] == trained.info.run_id
     assert params["search_min_snr"] == "7.1" and params["search_max_period"] == "auto"
     assert metrics["stars_scanned"] == 1 and metrics["signals_found"] == 4
     assert metrics["stars_per_second"] > 0
     artifacts = {a.path for a in client.list_artifacts(run_.info.run_id, "scan")}
     assert artifacts == {"scan/c.csv", "scan/c_stars.csv"}
+
+
+def test_a_scan_that_scans_nothing_is_a_failed_run(capsys, store, tmp_path):
+    import mlflow
+
+    _jsonl(tmp_path / "bad.jsonl", [("kplr000000001", np.arange(50.0), np.full(50, np.nan))])
+    code, _, _ = run(capsys, "scan", str(tmp_path / "bad.jsonl"), "--experiment-name", "scans",
+                     "--output", str(tmp_path / "c.csv"))  # fmt: skip
+    assert code == 2
+    client = mlflow.tracking.MlflowClient(store)
+    (run_,) = client.search_runs([client.get_experiment_by_name("scans").experiment_id])
+    assert run_.info.status == "FAILED"
+    assert (tmp_path / "c_stars.csv").is_file()  # what it wrote stays
 
 
 def test_model_errors_name_the_model(kepler90, catalogue_model):
