@@ -26,3 +26,43 @@ def require_system(command: str) -> str:
             pytest.fail(message)
         pytest.skip(message)
     return path
+
+
+def scan_folder(folder, stars=None) -> dict[str, list[dict]]:
+    """Every star of a light-curve folder (or those in ``stars``) scanned with the default
+    search: star id -> its candidate rows, strongest first."""
+    from exohunt.io.stars import iter_stars
+    from exohunt.lightcurve.search import SearchSettings
+    from exohunt.scanning import scan_star
+
+    out = {}
+    for star in iter_stars(folder):
+        if stars is None or star.star_id in stars:
+            result = scan_star(star, SearchSettings())
+            assert result.star["status"] == "scanned", (star.star_id, result.star["reason"])
+            out[star.star_id] = result.rows
+    return out
+
+
+def missed_planets(truth, found: dict[str, list[dict]], tolerance: float = 0.005) -> list[str]:
+    """The planets of ``truth`` (rows of real_lightcurves/truth.csv for the stars in ``found``,
+    with two transits or more in the data) found at no period within ``tolerance``."""
+
+    planets = truth[(truth["label"] == "planet") & (truth["transits_in_data"] >= 2)]
+    planets = planets[planets["star_id"].astype(str).isin(found)]
+    return [
+        name
+        for name, star, period in zip(
+            planets["name"], planets["star_id"], planets["period_days"], strict=True
+        )
+        if not matches(found[str(star)], period, tolerance)
+    ]
+
+
+def matches(rows: list[dict], period: float, tolerance: float = 0.005) -> list[dict]:
+    """The periodic rows within ``tolerance`` (a fraction) of ``period``."""
+    import numpy as np
+
+    return [
+        r for r in rows if np.isfinite(r["period"]) and abs(r["period"] / period - 1) < tolerance
+    ]
