@@ -113,7 +113,9 @@ def main() -> None:
         busy, _ = time_scan(path, settings, busy=True)
     started = time.process_time()
     for i in range(min(40, len(rows))):
-        search_star(np.asarray(rows.at[i, "time"]), np.asarray(rows.at[i, "flux"]), settings)
+        time_, flux = np.asarray(rows.at[i, "time"]), np.asarray(rows.at[i, "flux"], dtype=float)
+        ok = np.isfinite(time_) & np.isfinite(flux)
+        search_star(time_[ok], flux[ok], settings)
     cpu_ms = 1e3 * (time.process_time() - started) / min(40, len(rows))
 
     n = args.curves

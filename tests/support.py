@@ -15,6 +15,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def run(capsys, *argv) -> tuple[int, str, str]:
+    """``exohunt ARGV`` in this process: (exit code, stdout, stderr)."""
+    from exohunt.cli import main
+
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
 def require_system(command: str) -> str:
     """Path of a system program a test needs; skip without it, except on CI, where it fails."""
     import shutil

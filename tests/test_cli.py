@@ -12,12 +12,7 @@ import pandas as pd
 import pytest
 
 from exohunt.cli import main
-
-
-def run(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
+from tests.support import run
 
 
 def one_line_error(err: str) -> str:

@@ -20,15 +20,9 @@ from exohunt.cli import main
 from exohunt.errors import ModelError
 from exohunt.lightcurve.search import SearchSettings
 from exohunt.scanning import CANDIDATE_COLUMNS, STAR_COLUMNS, ScanWriter, scan
+from tests.support import run
 
 TOI114 = "real_lightcurves/fits/hlsp_tess-data-alerts_tess_phot_00025155310-s01_tess_v1_lc.fits"
-QUIET = "real_lightcurves/fits/tess2018206045859-s0001-0000000358108509-0120-s_lc.fits"
-
-
-def run(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture(scope="module")

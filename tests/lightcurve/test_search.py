@@ -114,3 +114,13 @@ def test_settings_are_checked():
     with pytest.raises(ValueError, match="max_period"):
         SearchSettings(min_period=2.0, max_period=1.0).validate()
     assert SearchSettings().as_params()["max_period"] == "auto"
+
+
+def test_masks_never_leave_nothing_to_detrend():
+    """A long transit at a short period is masked at most half an orbit wide, and a search
+    that has masked everything stops instead of failing."""
+    time, flux = _curve(days=20, seed=6)
+    flux -= _box(time, 0.9, 0.3, 0.3, 5e-3)
+    result = search_star(time, flux)
+    assert result.signals[0].period == pytest.approx(0.9, rel=2e-3)
+    assert np.isfinite(result.flux).all() and result.flux.size > 0.9 * time.size

@@ -303,6 +303,8 @@ def _detrended(t, f, exclude, window, relative, trend_mask=None):
     fit = ~exclude if trend_mask is None else ~(exclude | trend_mask)
     if fit.sum() < 3:
         fit = ~exclude
+    if fit.sum() < 3:  # everything masked: nothing left to search
+        return t[:0], f[:0]
     trend = np.interp(t, t[fit], biweight_trend(t[fit], f[fit], window))
     with np.errstate(invalid="ignore", divide="ignore"):
         y = f / trend if relative else f - trend
@@ -312,8 +314,12 @@ def _detrended(t, f, exclude, window, relative, trend_mask=None):
 
 
 def _mask_width(signal: Signal, settings: SearchSettings) -> float:
+    """Days masked around each transit: ``mask_factor`` durations (or the single transit's own
+    extent), at most half the period."""
     width = settings.mask_factor * signal.duration
-    return max(width, signal.mask_width) if np.isfinite(signal.mask_width) else width
+    if np.isfinite(signal.mask_width):
+        width = max(width, signal.mask_width)
+    return min(width, 0.5 * signal.period) if np.isfinite(signal.period) else width
 
 
 def _same_transits(a: Signal, b: Signal) -> bool:
