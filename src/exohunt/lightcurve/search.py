@@ -13,7 +13,7 @@ TLS, SHERLOCK, in outline):
    the baseline between two trial periods; durations range from ``max(0.5 h, 2 cadences)`` to the
    longest physically possible at each period (a central transit, radius ratio 0.3, across a star
    of ``min_density`` solar densities; see :func:`max_duration`). The peak is sharpened on a grid
-   20 times finer with exact boxes (:func:`~exohunt.lightcurve.bls.refine`).
+   12 times finer with exact boxes (:func:`~exohunt.lightcurve.bls.refine`).
 3. **Decide** what the peak is. Its signal-to-noise ratio is measured against the scatter of the
    out-of-transit flux averaged over the transit duration, so correlated (red) noise counts
    (Pont et al. 2006): ``snr = depth / sigma_duration x sqrt(n_transits)``. When the odd and even
@@ -70,6 +70,7 @@ class SearchSettings:
     max_duration_hours: float = 30.0
     duration_step: float = 1.35  # ratio of neighbouring trial durations
     phase_tolerance: float = 0.5  # drift between grid periods over the baseline, in durations
+    oversample: int = 2  # BLS time cells per shortest duration (phase resolution)
     max_periods: int = 50_000
     window_factor: float = 3.0  # biweight window in Sun-like durations at the longest period
     min_window_days: float = 0.75
@@ -257,7 +258,10 @@ def search_star(
         t_s, y_s = _detrended(t, f, mask, window, relative)
         if t_s.size < 10 or np.ptp(t_s) < 2 * settings.min_period:
             break
-        result = bls.bls_search(t_s, y_s, periods, durations, max_durations=limits)
+        result = bls.bls_search(
+            t_s, y_s, periods, durations, oversample=settings.oversample, refine=0,
+            max_durations=limits,
+        )  # fmt: skip
         if spectrum is None:
             spectrum = result.power
         signal = _classify(t_s, y_s, result, periods, durations, settings, len(signals) + 1)
@@ -347,7 +351,7 @@ def _classify(t, y, result, periods, durations, settings, number) -> Signal | No
     if not np.isfinite(result.epoch):
         return None
     i = int(np.searchsorted(periods, result.period))
-    fine = np.linspace(periods[max(i - 1, 0)], periods[min(i + 1, periods.size - 1)], 21)
+    fine = np.linspace(periods[max(i - 1, 0)], periods[min(i + 1, periods.size - 1)], 13)
     j = int(np.argmin(np.abs(durations - result.duration)))
     near = durations[max(j - 1, 0) : j + 2]
     near = near[near < fine.min()] if (near < fine.min()).any() else durations[:1]
