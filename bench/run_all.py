@@ -11,7 +11,15 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ORDER = ["tracking_overhead", "bls_speed", "quality", "injection", "scale_memory", "server_load"]
+ORDER = [
+    "tracking_overhead",
+    "bls_speed",
+    "scan",
+    "quality",
+    "injection",
+    "scale_memory",
+    "server_load",
+]
 
 
 def main(argv: list[str]) -> int:

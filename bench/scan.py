@@ -10,8 +10,9 @@ Printed:
 
 - curves per second on 2 cores, idle and beside a process that keeps one core busy (the goal is
   at least 20 per second), and the CPU time per curve;
-- peak memory (this process and its workers) scanning N and 4N curves streamed from Parquet in
-  chunks: it follows the chunk, not the number of curves;
+- the scanning process's memory at the end of each chunk, over N and 4N curves streamed from
+  Parquet (the search itself runs in worker processes): it follows the chunk, not the number of
+  curves;
 - on a subset, one search per curve by astropy's ``BoxLeastSquares`` (the same period grid and
   durations as the scan's first search) and by ``transitleastsquares`` (its own grid, 2 threads),
   with exohunt's first search beside them: seconds per curve, and how many planets each finds at
@@ -59,6 +60,12 @@ def make_curves(n: int, seed: int = 1) -> tuple[pd.DataFrame, pd.DataFrame]:
     return rows, truth
 
 
+def _rss_mib() -> float:
+    """This process's resident memory now, MiB (Linux)."""
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * resource.getpagesize() / 2**20
+
+
 def _busy(stop):
     while not stop.is_set():
         sum(range(10_000))
@@ -88,16 +95,16 @@ def main() -> None:
     parser.add_argument("--memory", type=int, default=500, help="N for the memory figures")
     parser.add_argument("--peak-rss", nargs=2, help=argparse.SUPPRESS)  # PARQUET CHUNK: internal
     args = parser.parse_args()
-    if args.peak_rss:
+    if args.peak_rss:  # in a fresh process: resident memory at the end of each chunk
+        marks = []
         scan(
             args.peak_rss[0],
             settings=SearchSettings(max_planets=3),
             chunk_size=int(args.peak_rss[1]),
             n_jobs=2,
+            progress=lambda done, total, found: marks.append(_rss_mib()),
         )
-        own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-        print(own, workers)
+        print(marks[0], max(marks), marks[-1])
         return
     settings = SearchSettings(max_planets=3)
 
@@ -128,8 +135,8 @@ def main() -> None:
 
 
 def memory(n: int) -> None:
-    """Peak RSS scanning n and 4n curves from Parquet, in a fresh process each."""
-    print("peak memory, scanning from Parquet in chunks of 100 (fresh process each):")
+    """The scanning process's memory over n and 4n curves from Parquet (a fresh process each)."""
+    print("memory of the scanning process, Parquet in chunks of 100 (fresh process each):")
     with tempfile.TemporaryDirectory() as tmp:
         for count in (n, 4 * n):
             rows, _ = make_curves(count, seed=2)
@@ -145,9 +152,10 @@ def memory(n: int) -> None:
                 text=True,
                 check=True,
             ).stdout.split()
-            own, workers = (int(v) / 1024 for v in out[-2:])
+            first, peak, last = (float(v) for v in out[-3:])
             print(
-                f"  {count:>6} curves: {own:6.0f} MiB (scan), {workers:6.0f} MiB (largest worker)"
+                f"  {count:>6} curves: {first:5.0f} MiB after the first chunk, "
+                f"{peak:5.0f} MiB at most, {last:5.0f} MiB at the end"
             )
 
 
