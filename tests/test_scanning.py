@@ -369,3 +369,25 @@ def test_a_scan_that_scans_nothing_is_a_failed_run(capsys, store, tmp_path):
 def test_model_errors_name_the_model(kepler90, catalogue_model):
     with pytest.raises(ModelError, match="reads only catalogue columns"):
         scan(kepler90, catalogue_model)
+
+
+def test_a_fault_in_one_star_costs_only_that_star(monkeypatch, sample):
+    """An unexpected error while searching one star skips it, with the error as its reason;
+    every other star keeps its result."""
+    import exohunt.scanning as scanning
+
+    real = scanning.search_star
+
+    def faulty(time, flux, settings):
+        if abs(float(np.nanmedian(flux)) - faulty.level) < 1e-9:
+            raise IndexError("index 3 is out of bounds")
+        return real(time, flux, settings)
+
+    stars = list(scanning.iter_stars(sample))
+    faulty.level = float(np.nanmedian(stars[0].flux))
+    monkeypatch.setattr(scanning, "search_star", faulty)
+    result = scan(sample, n_jobs=1)
+    skipped = result.skipped
+    assert list(skipped["star_id"]) == [stars[0].star_id, "1026957"]  # the fault, the repeat
+    assert "the search failed (IndexError: index 3 is out of bounds)" in skipped["reason"].iloc[0]
+    assert result.scanned == 10

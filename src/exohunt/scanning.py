@@ -146,6 +146,12 @@ def scan_star(star: StarCurve, settings: SearchSettings, inputs: tuple[str, ...]
             return _search(star, settings, inputs, info)
         except ValueError as exc:  # a light curve the search cannot use
             problem = str(exc).splitlines()[0]
+        except Exception as exc:  # a fault on one star must not cost the others their results
+            log.debug("searching star %s failed", star.star_id, exc_info=True)
+            problem = (
+                f"the search failed ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
+                "please report it with this star's light curve"
+            )
     return StarScan({**info, "status": "skipped", "signals": 0, "reason": problem})
 
 
