@@ -291,12 +291,10 @@ class TransitFeatures(TransformerMixin, BaseEstimator):
 
 
 def _n_workers(n_jobs: int, n_rows: int) -> int:
-    """Processes to use: ``n_jobs`` (-1: every core), never more than the work justifies."""
-    import os
+    """Processes to use: ``n_jobs`` (-1: every usable core), at least 4 rows each."""
+    from exohunt.cores import n_workers
 
-    cores = os.cpu_count() or 1
-    workers = cores if n_jobs is None or n_jobs < 0 else max(1, int(n_jobs))
-    return max(1, min(workers, cores, n_rows // 4))
+    return n_workers(n_jobs, n_rows // 4)
 
 
 class ViewFeatures(TransformerMixin, BaseEstimator):

@@ -262,6 +262,8 @@ class StarSearch:
         self.n_jobs = n_jobs
 
     def transform(self, stars: list[StarCurve]) -> list[StarScan]:
+        from exohunt.cores import n_workers
+
         workers = n_workers(self.n_jobs, len(stars))
         if workers == 1:
             return [scan_star(s, self.settings, self.inputs) for s in stars]
@@ -270,15 +272,6 @@ class StarSearch:
         return Parallel(n_jobs=workers, backend="loky")(
             delayed(scan_star)(s, self.settings, self.inputs) for s in stars
         )
-
-
-def n_workers(n_jobs: int, n_tasks: int) -> int:
-    """Processes for ``n_tasks``: ``n_jobs``, or with -1 the cores this process may use."""
-    if n_jobs in (-1, 0):
-        n_jobs = (
-            len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-        )
-    return max(1, min(int(n_jobs or 1), n_tasks))
 
 
 # --------------------------------------------------------------------------- scoring
