@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from exohunt.cores import n_workers, usable_cores
+from exohunt.cores import n_workers, threads, torch_threads, usable_cores
 
 
 def test_workers_never_exceed_the_tasks_or_the_cores():
@@ -29,3 +29,19 @@ def test_a_process_pinned_to_one_core_starts_one_worker():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["1", "1"]
+
+
+def test_networks_train_on_one_thread_unless_asked():
+    torch = pytest.importorskip("torch")
+    import numpy as np
+
+    from exohunt.models.torch_mlp import TorchMLPClassifier
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(64, 3)), np.r_[np.zeros(32), np.ones(32)]
+    TorchMLPClassifier(epochs=1, hidden_layers=(4,)).fit(X, y)
+    assert torch.get_num_threads() == 1
+    TorchMLPClassifier(epochs=1, hidden_layers=(4,), n_jobs=2).fit(X, y)
+    assert torch.get_num_threads() == min(2, usable_cores())
+    assert torch_threads(-1) == 1 and torch_threads(None) == 1
+    assert threads(-1) == usable_cores() and threads(1) == 1

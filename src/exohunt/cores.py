@@ -22,3 +22,22 @@ def n_workers(n_jobs: int | None, n_tasks: int) -> int:
     cores = usable_cores()
     wanted = cores if n_jobs is None or n_jobs <= 0 else int(n_jobs)
     return max(1, min(wanted, cores, n_tasks))
+
+
+def threads(n_jobs: int | None) -> int:
+    """Threads for a thread pool (XGBoost's): ``n_jobs``, or with -1, 0 or None every usable
+    core; never more than the usable cores."""
+    return n_workers(n_jobs, 1 << 30)
+
+
+def torch_threads(n_jobs: int | None) -> int:
+    """PyTorch's intra-op threads: 1, unless ``n_jobs`` > 0 asks for more (at most the usable
+    cores).
+
+    Measured on a 2-core machine (``bench/contention.py``; the bundled KOI table's MLP and 3,000
+    TESS views' CNN): 2 threads train at best 5% faster than 1 on an idle machine, and 1.6x
+    (CNN) to 3.5x (MLP) slower than 1 beside a process that keeps one core busy, because
+    OpenMP's threads wait for each other at every operation. exohunt's networks are small; one
+    thread keeps them fast on a busy machine.
+    """
+    return threads(n_jobs) if n_jobs is not None and n_jobs > 0 else 1

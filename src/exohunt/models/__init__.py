@@ -57,6 +57,7 @@ def _network(class_path: str):
         epochs: int = 50,
         batch_size: int = 64,
         learning_rate: float = 1e-3,
+        n_jobs: int = -1,
         **_,
     ):
         import importlib
@@ -68,6 +69,7 @@ def _network(class_path: str):
             batch_size=batch_size,
             learning_rate=learning_rate,
             random_state=random_state,
+            n_jobs=n_jobs,
         )
 
     return build

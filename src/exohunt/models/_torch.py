@@ -203,7 +203,8 @@ class TorchClassifierBase(ClassifierMixin, BaseEstimator):
     """Binary scikit-learn classifier around a PyTorch module trained by :func:`fit_torch_classifier`.
 
     Subclasses store, in ``__init__``, at least ``epochs``, ``batch_size``, ``learning_rate``,
-    ``weight_decay``, ``patience``, ``random_state`` and ``device``, and implement
+    ``weight_decay``, ``patience``, ``random_state``, ``device`` and ``n_jobs`` (PyTorch's
+    threads: :func:`exohunt.cores.torch_threads`), and implement
     ``_build_module(n_features)`` returning a module that maps ``(n, n_features)`` float32 batches
     to two logits. Fitted attributes: ``module_``, ``classes_``, ``n_features_in_``,
     ``class_weight_``, ``history_``, ``best_iteration_``.
@@ -240,7 +241,7 @@ class TorchClassifierBase(ClassifierMixin, BaseEstimator):
         ``val_loss``. Raises ValueError for invalid settings or data (including labels that are
         not exactly two classes), MissingDependencyError if torch is not installed.
         """
-        import_torch()
+        _use_threads(import_torch(), getattr(self, "n_jobs", -1))
         self._check_params()
         X, y = validate_data(self, X, y, dtype=np.float32)
         self.classes_, y_encoded = check_binary_target(y)
@@ -273,6 +274,7 @@ class TorchClassifierBase(ClassifierMixin, BaseEstimator):
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities, shape (n_samples, 2), columns ordered as ``classes_``."""
         check_is_fitted(self, "module_")
+        _use_threads(import_torch(), getattr(self, "n_jobs", -1))  # older models have no n_jobs
         X = validate_data(self, X, reset=False, dtype=np.float32)
         logits = predict_logits(self.module_, X)
         logits -= logits.max(axis=1, keepdims=True)
@@ -283,6 +285,15 @@ class TorchClassifierBase(ClassifierMixin, BaseEstimator):
         """The more probable class label for each row (probability threshold 0.5)."""
         probabilities = self.predict_proba(X)
         return self.classes_[np.argmax(probabilities, axis=1)]
+
+
+def _use_threads(torch, n_jobs: int | None) -> None:
+    """Set PyTorch's intra-op threads from ``n_jobs`` (see :func:`exohunt.cores.torch_threads`)."""
+    from exohunt.cores import torch_threads
+
+    wanted = torch_threads(n_jobs)
+    if torch.get_num_threads() != wanted:
+        torch.set_num_threads(wanted)
 
 
 def _check_int(

@@ -21,6 +21,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
+from exohunt.cores import threads
 from exohunt.errors import optional_import
 
 logger = logging.getLogger(__name__)
@@ -109,7 +110,7 @@ class XGBoostClassifier(ClassifierMixin, BaseEstimator):
         when ``fit`` is given ``eval_set``; ``None`` never stops early.
     random_state : int, default=42
     n_jobs : int, default=-1
-        Threads used by xgboost; -1 uses all cores.
+        Threads used by xgboost; -1 uses every core this process may use (its CPU affinity).
     tree_method : str, default="hist"
 
     Attributes
@@ -202,7 +203,7 @@ class XGBoostClassifier(ClassifierMixin, BaseEstimator):
             eval_metric=self.eval_metric,
             early_stopping_rounds=self.early_stopping_rounds if early_stopping else None,
             random_state=self.random_state,
-            n_jobs=self.n_jobs,
+            n_jobs=threads(self.n_jobs),
             tree_method=self.tree_method,
             importance_type="gain",
             callbacks=callbacks,

@@ -100,6 +100,9 @@ class TorchCNNClassifier(TorchClassifierBase):
         results on the CPU.
     device : str, default="cpu"
         torch device used for training; the fitted module is kept on the CPU.
+    n_jobs : int or None, default=-1
+        PyTorch's threads: 1 by default (fastest on a busy machine, see
+        :func:`exohunt.cores.torch_threads`); a positive number asks for that many.
 
     Attributes
     ----------
@@ -139,6 +142,7 @@ class TorchCNNClassifier(TorchClassifierBase):
         patience: int | None = 10,
         random_state: int | None = 42,
         device: str = "cpu",
+        n_jobs: int | None = -1,
     ):
         self.global_channels = global_channels
         self.local_channels = local_channels
@@ -157,6 +161,7 @@ class TorchCNNClassifier(TorchClassifierBase):
         self.patience = patience
         self.random_state = random_state
         self.device = device
+        self.n_jobs = n_jobs
 
     def _check_params(self) -> None:
         super()._check_params()

@@ -47,6 +47,9 @@ class TorchMLPClassifier(TorchClassifierBase):
         results on the CPU.
     device : str, default="cpu"
         torch device used for training; the fitted module is kept on the CPU.
+    n_jobs : int or None, default=-1
+        PyTorch's threads: 1 by default (fastest on a busy machine, see
+        :func:`exohunt.cores.torch_threads`); a positive number asks for that many.
 
     Attributes
     ----------
@@ -73,6 +76,7 @@ class TorchMLPClassifier(TorchClassifierBase):
         patience: int | None = 10,
         random_state: int | None = 42,
         device: str = "cpu",
+        n_jobs: int | None = -1,
     ):
         self.hidden_layers = hidden_layers
         self.dropout = dropout
@@ -83,6 +87,7 @@ class TorchMLPClassifier(TorchClassifierBase):
         self.patience = patience
         self.random_state = random_state
         self.device = device
+        self.n_jobs = n_jobs
 
     def _check_params(self) -> None:
         super()._check_params()
