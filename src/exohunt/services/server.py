@@ -19,16 +19,15 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from exohunt.errors import ConfigError, ExohuntError, MissingDependencyError
+from exohunt.services._process import run_until_stopped
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 5000
@@ -272,16 +271,15 @@ def serve(
     say(f"clients: --tracking-uri {url}   or   export MLFLOW_TRACKING_URI={url}")
 
     command = server_command(uri, destination, host, port, workers, allowed_hosts)
-    with _sigterm_as_interrupt():
-        process = subprocess.Popen(command, env=server_env(uri), start_new_session=True)
-        try:
-            if _wait_until_ready(process, host, port):
-                say("ready")
-            code = process.wait()
-        except KeyboardInterrupt:
-            _stop(process)
-            say("MLflow server stopped")
-            return 0
+
+    def ready(process) -> None:
+        if _wait_until_ready(process, host, port):
+            say("ready")
+
+    code = run_until_stopped(command, server_env(uri), started=ready)
+    if code is None:
+        say("MLflow server stopped")
+        return 0
     if code != 0:
         raise ExohuntError(
             f"mlflow server exited with code {code} (see its messages above; is port {port} "
@@ -308,37 +306,6 @@ def _wait_until_ready(process: subprocess.Popen, host: str, port: int) -> bool:
             pass
         time.sleep(0.5)
     return False
-
-
-def _stop(process: subprocess.Popen) -> None:
-    """Stop the server's whole process group: SIGTERM, then SIGKILL after 10 s."""
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-    except ProcessLookupError:
-        pass
-
-
-class _sigterm_as_interrupt:
-    """Within the block, SIGTERM (systemd, docker stop) stops the server like Ctrl-C does."""
-
-    def __enter__(self):
-        self.previous = None
-        if threading.current_thread() is threading.main_thread():
-            self.previous = signal.signal(signal.SIGTERM, self._raise)
-        return self
-
-    @staticmethod
-    def _raise(signum, frame):
-        raise KeyboardInterrupt
-
-    def __exit__(self, *exc):
-        if self.previous is not None:
-            signal.signal(signal.SIGTERM, self.previous)
-        return False
 
 
 def main(argv: list[str] | None = None) -> int:

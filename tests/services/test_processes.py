@@ -1,0 +1,93 @@
+"""`exohunt ui` stops with everything it started, whatever stops it: Ctrl-C, SIGTERM, SIGHUP (a
+closed terminal) or its own death (SIGKILL, so no clean-up runs). Real processes, real signals:
+afterwards no process it started is left and the port is free again."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from tests.support import free_port
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every live process below ``pid`` (from /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as handle:
+                    fields = handle.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if fields[0] != "Z":
+                children.setdefault(int(fields[1]), []).append(int(entry))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def _start_ui(tmp_path, port: int) -> subprocess.Popen:
+    uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "exohunt.cli", "ui", "--port", str(port), "--tracking-uri", uri],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
+                return process
+        except OSError:
+            assert process.poll() is None, "exohunt ui exited before it answered"
+            time.sleep(0.3)
+    process.kill()
+    pytest.fail("exohunt ui did not answer within 90 s")
+
+
+@pytest.fixture(scope="module")
+def platform_ok():
+    if not sys.platform.startswith("linux"):
+        pytest.skip("reads /proc")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGKILL])
+def test_the_ui_stops_with_everything_it_started(platform_ok, tmp_path, sig):
+    port = free_port()
+    process = _start_ui(tmp_path, port)
+    started = _descendants(process.pid)
+    assert 1 <= len(started) <= 2  # mlflow server and its uvicorn: no job runner
+    process.send_signal(sig)
+    process.wait(timeout=30)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and any(_alive(p) for p in started):
+        time.sleep(0.2)
+    left = [p for p in started if _alive(p)]
+    for pid in left:  # do not leave them to the next test
+        os.kill(pid, signal.SIGKILL)
+    assert left == [], f"{signal.Signals(sig).name} left processes {left}"
+    assert _port_free(port)
