@@ -12,7 +12,7 @@ import pandas as pd
 from exohunt.dataset import Dataset
 from exohunt.errors import DataError, ModelError
 from exohunt.evaluate import compute_metrics
-from exohunt.serving import MODEL_FILE
+from exohunt.serving import MODEL_FILE, check_model_file
 
 
 @dataclass
@@ -63,14 +63,15 @@ def load_model(location: str | Path, tracking_uri: str | None = None) -> LoadedM
         )
     import joblib
 
+    meta_file = model_file.parent / "model_metadata.json"
+    metadata = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
+    check_model_file(model_file, metadata)  # before unpickling: a model file is code
     try:
         model = joblib.load(model_file)
     except Exception as exc:  # a corrupt or foreign pickle: tell the user which file
         raise ModelError(f"{model_file} could not be loaded as a model: {exc}") from exc
     if not hasattr(model, "predict_proba") or not hasattr(model, "threshold"):
         raise ModelError(f"{model_file} holds a {type(model).__name__}, not an exohunt model")
-    meta_file = model_file.parent / "model_metadata.json"
-    metadata = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
     return LoadedModel(model, metadata, str(path))
 
 

@@ -19,6 +19,42 @@ from exohunt.io.flux_csv import parse_cells
 
 #: The fitted model's file in an ``exohunt train`` output folder (joblib).
 MODEL_FILE = "model.joblib"
+#: The key of ``model_metadata.json`` holding the SHA-256 of each model file.
+HASH_KEY = "model_sha256"
+
+
+def file_sha256(path) -> str:
+    """The SHA-256 of a file, as hex."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_model_file(model_file, metadata: dict) -> None:
+    """Refuse to unpickle ``model_file`` unless its SHA-256 is the one training recorded in
+    ``metadata`` (``model_sha256``). Unpickling runs code: a model file changed after training
+    could do anything. Models saved before exohunt recorded hashes are loaded as they are.
+
+    Raises ModelError on a mismatch.
+    """
+    from pathlib import Path
+
+    from exohunt.errors import ModelError
+
+    expected = (metadata.get(HASH_KEY) or {}).get(Path(model_file).name)
+    if expected is None:
+        return
+    actual = file_sha256(model_file)
+    if actual != expected:
+        raise ModelError(
+            f"{model_file} is not the file training saved: its SHA-256 is {actual[:12]}..., "
+            f"model_metadata.json records {expected[:12]}... (a model file is code: restore it "
+            "from a source you trust, or train again)"
+        )
 
 
 def prepare_raw_frame(frame: pd.DataFrame) -> pd.DataFrame:

@@ -30,7 +30,7 @@ from exohunt.evaluate import (
     split_by_star,
     summarise_folds,
 )
-from exohunt.serving import MODEL_FILE
+from exohunt.serving import HASH_KEY, MODEL_FILE, file_sha256
 from exohunt.tracking import NullTracker, Tracker
 
 log = logging.getLogger(__name__)
@@ -327,6 +327,7 @@ def train(
             all_metrics["cv"] = cv
         save_model(fitted, all_metrics, metadata, output_dir)
         tracker.log_params(_common_params(metadata) | metadata["model_params"])
+        tracker.set_tags({HASH_KEY: metadata[HASH_KEY][MODEL_FILE]})
         tracker.log_history(fitted.history)
         tracker.log_metrics(_scalars(metrics))
         tracker.log_metrics(_scalars(fitted.val_metrics), prefix="val_")
@@ -407,11 +408,14 @@ def _common_params(metadata: dict) -> dict:
 
 
 def save_model(fitted: FittedModel, metrics: dict, metadata: dict, output_dir: Path) -> None:
-    """Write ``model.joblib``, ``metrics.json`` and ``model_metadata.json`` into ``output_dir``."""
+    """Write ``model.joblib``, ``metrics.json`` and ``model_metadata.json`` into ``output_dir``;
+    ``metadata`` gains the model file's SHA-256."""
     import joblib
 
     output_dir.mkdir(parents=True, exist_ok=True)
     joblib.dump(fitted.model, output_dir / MODEL_FILE)
+    # checked before every unpickling (exohunt.serving.check_model_file)
+    metadata[HASH_KEY] = {MODEL_FILE: file_sha256(output_dir / MODEL_FILE)}
     (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
     (output_dir / "model_metadata.json").write_text(
         json.dumps(metadata, indent=2, default=str) + "\n"

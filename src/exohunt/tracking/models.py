@@ -122,6 +122,10 @@ def _servable_model_class():
         def load_context(self, context):
             import joblib
 
+            from exohunt.serving import check_model_file
+
+            metadata = json.loads(Path(context.artifacts["metadata"]).read_text())
+            check_model_file(context.artifacts["model"], metadata)  # a model file is code
             self.model = joblib.load(context.artifacts["model"])
 
     ExohuntModel.predict = predict
@@ -151,8 +155,11 @@ def _log_servable(
     example = raw_input_example(model, frame.iloc[:5])
     with tempfile.TemporaryDirectory() as tmp:
         if model_file is None:
+            from exohunt.serving import HASH_KEY, file_sha256
+
             model_file = str(Path(tmp) / "model.joblib")
             joblib.dump(model, model_file)
+            metadata = {**metadata, HASH_KEY: {"model.joblib": file_sha256(model_file)}}
         meta_path = Path(tmp) / "model_metadata.json"
         meta_path.write_text(json.dumps(metadata, indent=2, default=str))
         info = mlflow.pyfunc.log_model(
@@ -221,6 +228,7 @@ def _load_servable_dir(local: Path, uri: str):
     import joblib
 
     from exohunt.errors import ModelError
+    from exohunt.serving import check_model_file
 
     candidates = list(local.rglob("model.joblib"))
     if not candidates:
@@ -228,7 +236,8 @@ def _load_servable_dir(local: Path, uri: str):
             f"{uri} is not an exohunt servable model: it has no model.joblib artifact "
             f"(use the '{SERVABLE_MODEL}' model of an exohunt run, or models:/exohunt-<experiment>@champion)"
         )
-    model = joblib.load(candidates[0])
     metas = list(local.rglob("model_metadata.json"))
     metadata = json.loads(metas[0].read_text()) if metas else {}
+    check_model_file(candidates[0], metadata)  # before unpickling: a model file is code
+    model = joblib.load(candidates[0])
     return model, metadata
