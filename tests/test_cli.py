@@ -247,3 +247,42 @@ def test_features_refuse_a_bad_chunk_size_and_data_without_light_curves(
     code, _, err = run(capsys, "features", str(koi_subset), "--output", str(tmp_path / "f.csv"))
     assert code == 2 and "has no light curves" in one_line_error(err)
     assert not (tmp_path / "f.csv").exists()
+
+
+def test_train_refuses_to_overwrite_a_model_unless_asked(capsys, koi_subset, rf_model, tmp_path):
+    import shutil
+
+    out = tmp_path / "rf"
+    shutil.copytree(rf_model, out)
+    before = (out / "model_metadata.json").read_text()
+    code, _, err = run(capsys, "train", str(koi_subset), "--no-mlflow", "--output", str(out))
+    assert code == 2
+    assert "already holds a model (model.joblib)" in one_line_error(err)
+    assert "--overwrite" in one_line_error(err)
+    assert (out / "model_metadata.json").read_text() == before
+    code, _, err = run(capsys, "train", str(koi_subset), "--no-mlflow", "--output", str(out),
+                       "--overwrite", "--model", "xgboost")  # fmt: skip
+    assert code == 0, err
+    assert json.loads((out / "model_metadata.json").read_text())["model_type"] == "xgboost"
+    assert not list(tmp_path.glob("rf.*"))  # no staging or old copy left behind
+
+
+def test_an_interrupted_training_leaves_the_earlier_model_whole(
+    capsys, koi_subset, rf_model, tmp_path, monkeypatch
+):
+    import shutil
+
+    import exohunt.train
+
+    out = tmp_path / "rf"
+    shutil.copytree(rf_model, out)
+    files = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(exohunt.train, "save_plots", interrupted)
+    code, _, _ = run(capsys, "train", str(koi_subset), "--no-mlflow", "--output", str(out),
+                     "--overwrite")  # fmt: skip
+    assert code == 130
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == files

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -82,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default="random_forest", help="random_forest, xgboost, nn or cnn")
     p.add_argument("--output", help="output directory (default: models/<model>_<time>)")
     p.add_argument("--cv", type=int, help="also run K-fold cross-validation grouped by star")
+    p.add_argument("--overwrite", action="store_true", help="replace a model already in --output")
     _add_data_options(p)
     _add_train_options(p)
     _add_tracking_options(p)
@@ -344,6 +346,7 @@ def cmd_train(args) -> int:
     from exohunt.train import load_data, train
 
     config = _train_config(args, args.dataset).validate()
+    _check_output_free(args.output, args.overwrite)
     tracker = _tracker(args)
     dataset = load_data(config.data)
     _announce_bundled(args.dataset)
@@ -359,6 +362,18 @@ def cmd_train(args) -> int:
     if result.run_id:
         print(f"mlflow run: {result.run_name} ({result.run_id}); view it with 'exohunt ui'")
     return 0
+
+
+def _check_output_free(output: str | None, overwrite: bool) -> None:
+    """Refuse to train into a folder that holds a model, unless ``--overwrite``."""
+    from exohunt.errors import ConfigError
+    from exohunt.serving import MODEL_FILE
+
+    if output and (Path(output) / MODEL_FILE).is_file() and not overwrite:
+        raise ConfigError(
+            f"{Path(output).resolve()} already holds a model ({MODEL_FILE}): give another "
+            "--output, or --overwrite to replace it"
+        )
 
 
 def cmd_experiments(args) -> int:
@@ -704,7 +719,9 @@ def cmd_predict(args) -> int:
     table = predict(loaded, dataset)
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out, index=False)
+    partial = out.with_name(out.name + ".partial")
+    table.to_csv(partial, index=False)
+    os.replace(partial, out)  # an interrupted command leaves an earlier file whole
     n_planets = int(table["predicted_label"].sum())
     print(
         f"predicted {n_planets:,} of {len(table):,} rows as planets "

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -276,6 +277,10 @@ def train(
     rows = labelled_rows(dataset, config.data.label_column)
     run_name = run_name or default_run_name(config.model)
     output_dir = Path(config.output or Path("models") / run_name).resolve()
+    # Written beside the output and moved into place once the run is recorded, so that an
+    # interrupted command leaves an earlier model in output_dir whole.
+    stage = output_dir.with_name(output_dir.name + ".partial")
+    shutil.rmtree(stage, ignore_errors=True)
 
     with tracker.run(run_name):
         started = time.perf_counter()
@@ -325,7 +330,7 @@ def train(
         }
         if cv is not None:
             all_metrics["cv"] = cv
-        save_model(fitted, all_metrics, metadata, output_dir)
+        save_model(fitted, all_metrics, metadata, stage)
         tracker.log_params(_common_params(metadata) | metadata["model_params"])
         tracker.set_tags({HASH_KEY: metadata[HASH_KEY][MODEL_FILE]})
         tracker.log_history(fitted.history)
@@ -333,22 +338,21 @@ def train(
         tracker.log_metrics(_scalars(fitted.val_metrics), prefix="val_")
         # queued first: the tracker writes the model while the plots are drawn
         model_uris = tracker.log_model(
-            fitted, test_rows.to_frame(), config.model, metadata, output_dir / MODEL_FILE
+            fitted, test_rows.to_frame(), config.model, metadata, stage / MODEL_FILE
         )
         plots = save_plots(
             y[test_idx],
             test_proba,
             fitted.threshold,
-            output_dir / "plots",
+            stage / "plots",
             feature_names=fitted.feature_names,
             importances=feature_importances(fitted),
             title=config.model,
         )
-        tracker.log_artifacts(
-            plots + [output_dir / "metrics.json", output_dir / "model_metadata.json"]
-        )
+        tracker.log_artifacts(plots + [stage / "metrics.json", stage / "model_metadata.json"])
         tracker.log_metrics({"duration_seconds": time.perf_counter() - started})
         run_id = tracker.run_id()
+    move_into_place(stage, output_dir)
 
     return TrainResult(
         fitted=fitted,
@@ -405,6 +409,17 @@ def _common_params(metadata: dict) -> dict:
         "threshold",
     )
     return {k: metadata[k] for k in keys}
+
+
+def move_into_place(stage: Path, output_dir: Path) -> None:
+    """Replace ``output_dir`` with the finished ``stage`` folder (the old one is removed only
+    once the new one is in place)."""
+    old = output_dir.with_name(output_dir.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if output_dir.exists():
+        output_dir.rename(old)
+    stage.rename(output_dir)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def save_model(fitted: FittedModel, metrics: dict, metadata: dict, output_dir: Path) -> None:
