@@ -12,42 +12,20 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
+from pathlib import Path
 
-
-def tree(pid: int) -> list[int]:
-    """``pid`` and every live process below it (from /proc)."""
-    children: dict[int, list[int]] = {}
-    for entry in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{entry}/stat") as handle:
-                fields = handle.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if fields[0] != "Z":
-            children.setdefault(int(fields[1]), []).append(int(entry))
-    found, todo = [pid], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.support import descendants, free_port  # noqa: E402
 
 
 def rss_mb(pid: int) -> float:
     with open(f"/proc/{pid}/statm") as handle:
         return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def main() -> None:
@@ -73,7 +51,7 @@ def main() -> None:
                     time.sleep(0.1)
             answered = time.perf_counter() - began
             time.sleep(2)  # let it settle
-            pids = tree(process.pid)
+            pids = [process.pid, *descendants(process.pid)]
             memory = sum(rss_mb(p) for p in pids)
             process.send_signal(signal.SIGINT)
             process.wait(timeout=30)

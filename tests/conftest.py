@@ -42,6 +42,17 @@ def koi_subset(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def koi_model(tmp_path_factory, koi_subset):
+    """A Random Forest trained on the KOI subset (no tracking): a catalogue model. Tests that
+    change it work on a copy."""
+    from exohunt.cli import main
+
+    out = tmp_path_factory.mktemp("koi-model") / "rf"
+    assert main(["-q", "train", str(koi_subset), "--no-mlflow", "--output", str(out)]) == 0
+    return out
+
+
 @pytest.fixture
 def store(tmp_path, monkeypatch) -> str:
     """A fresh SQLite tracking store for one test, also set as MLFLOW_TRACKING_URI."""

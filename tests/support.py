@@ -75,3 +75,22 @@ def matches(rows: list[dict], period: float, tolerance: float = 0.005) -> list[d
     return [
         r for r in rows if np.isfinite(r["period"]) and abs(r["period"] / period - 1) < tolerance
     ]
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live process below ``pid``, from /proc (Linux)."""
+    children: dict[int, list[int]] = {}
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z":
+            children.setdefault(int(fields[1]), []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found

@@ -11,7 +11,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from exohunt.cli import main
 from tests.support import run
 
 
@@ -20,13 +19,6 @@ def one_line_error(err: str) -> str:
     assert len(lines) == 1, err
     assert "Traceback" not in err
     return lines[0]
-
-
-@pytest.fixture(scope="module")
-def rf_model(tmp_path_factory, koi_subset):
-    out = tmp_path_factory.mktemp("cli") / "rf"
-    assert main(["-q", "train", str(koi_subset), "--no-mlflow", "--output", str(out)]) == 0
-    return out
 
 
 def test_train_with_no_dataset_uses_the_bundled_table(capsys, tmp_path, monkeypatch):
@@ -140,7 +132,7 @@ def test_an_all_nan_column_is_dropped_with_a_warning(capsys, tmp_path):
     assert "sibling_period_offset" not in err
 
 
-def test_predict_writes_ids_probability_and_label(capsys, tmp_path, rf_model, shared_data):
+def test_predict_writes_ids_probability_and_label(capsys, tmp_path, koi_model, shared_data):
     # a KOI file the model never saw: rows past the subset, from the real table
     from exohunt.io import bundled_koi_path
 
@@ -148,32 +140,32 @@ def test_predict_writes_ids_probability_and_label(capsys, tmp_path, rf_model, sh
     unseen = unseen.drop(columns=["koi_disposition"])  # unlabelled, as new data would be
     path = _write(tmp_path, "unseen.csv", unseen.rename(columns={"kepid": "star_id"}))
     out_csv = tmp_path / "preds.csv"
-    code, out, err = run(capsys, "predict", str(rf_model), str(path), "--output", str(out_csv))
+    code, out, err = run(capsys, "predict", str(koi_model), str(path), "--output", str(out_csv))
     assert code == 0, err
     preds = pd.read_csv(out_csv)
     assert len(preds) == 400
     assert {"star_id", "planet_probability", "predicted_label"} <= set(preds.columns)
-    threshold = json.loads((rf_model / "model_metadata.json").read_text())["threshold"]
+    threshold = json.loads((koi_model / "model_metadata.json").read_text())["threshold"]
     assert ((preds["planet_probability"] >= threshold) == preds["predicted_label"]).all()
     assert f"wrote {out_csv}" in out
-    assert f"model: {rf_model.resolve()}" in out
+    assert f"model: {koi_model.resolve()}" in out
 
 
-def test_evaluate_prints_metrics_and_confusion_matrix(capsys, rf_model, shared_data):
+def test_evaluate_prints_metrics_and_confusion_matrix(capsys, koi_model, shared_data):
     from exohunt.io import bundled_koi_path
 
-    code, out, _ = run(capsys, "evaluate", str(rf_model), str(bundled_koi_path()))
+    code, out, _ = run(capsys, "evaluate", str(koi_model), str(bundled_koi_path()))
     assert code == 0
     assert "average_precision" in out and "confusion matrix" in out
-    assert f"model: {rf_model.resolve()}" in out
-    code, out, _ = run(capsys, "evaluate", str(rf_model), str(bundled_koi_path()), "--json")
+    assert f"model: {koi_model.resolve()}" in out
+    code, out, _ = run(capsys, "evaluate", str(koi_model), str(bundled_koi_path()), "--json")
     metrics = json.loads(out)
     cm = metrics["confusion_matrix"]
     assert cm["tn"] + cm["fp"] + cm["fn"] + cm["tp"] == 6034
     assert 0.9 < metrics["roc_auc"] <= 1.0
 
 
-def test_model_errors_are_one_line(capsys, tmp_path, rf_model, koi_subset):
+def test_model_errors_are_one_line(capsys, tmp_path, koi_model, koi_subset):
     code, _, err = run(capsys, "predict", str(tmp_path / "nope"), str(koi_subset))
     assert code == 2 and "the directory does not exist" in one_line_error(err)
     (tmp_path / "empty_dir").mkdir()
@@ -181,7 +173,7 @@ def test_model_errors_are_one_line(capsys, tmp_path, rf_model, koi_subset):
     assert code == 2 and "is not an exohunt model: it has no model.joblib" in one_line_error(err)
 
     lacking = _write(tmp_path, "lacking.csv", _catalogue(n=20))
-    code, _, err = run(capsys, "predict", str(rf_model), str(lacking))
+    code, _, err = run(capsys, "predict", str(koi_model), str(lacking))
     line = one_line_error(err)
     assert code == 2
     assert "the data lacks" in line and "transit_duration" in line and "koi_model_snr" in line
@@ -249,11 +241,11 @@ def test_features_refuse_a_bad_chunk_size_and_data_without_light_curves(
     assert not (tmp_path / "f.csv").exists()
 
 
-def test_train_refuses_to_overwrite_a_model_unless_asked(capsys, koi_subset, rf_model, tmp_path):
+def test_train_refuses_to_overwrite_a_model_unless_asked(capsys, koi_subset, koi_model, tmp_path):
     import shutil
 
     out = tmp_path / "rf"
-    shutil.copytree(rf_model, out)
+    shutil.copytree(koi_model, out)
     before = (out / "model_metadata.json").read_text()
     code, _, err = run(capsys, "train", str(koi_subset), "--no-mlflow", "--output", str(out))
     assert code == 2
@@ -268,14 +260,14 @@ def test_train_refuses_to_overwrite_a_model_unless_asked(capsys, koi_subset, rf_
 
 
 def test_an_interrupted_training_leaves_the_earlier_model_whole(
-    capsys, koi_subset, rf_model, tmp_path, monkeypatch
+    capsys, koi_subset, koi_model, tmp_path, monkeypatch
 ):
     import shutil
 
     import exohunt.train
 
     out = tmp_path / "rf"
-    shutil.copytree(rf_model, out)
+    shutil.copytree(koi_model, out)
     files = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
 
     def interrupted(*args, **kwargs):

@@ -62,13 +62,6 @@ def flux_model(tmp_path_factory):
     return out
 
 
-@pytest.fixture(scope="module")
-def catalogue_model(koi_subset, tmp_path_factory):
-    out = tmp_path_factory.mktemp("koi") / "rf"
-    assert main(["-q", "train", str(koi_subset), "--no-mlflow", "--output", str(out)]) == 0
-    return out
-
-
 # --------------------------------------------------------------------------- the command
 def test_scan_writes_a_ranked_candidate_table_and_a_star_table(capsys, kepler90, tmp_path):
     out = tmp_path / "candidates.csv"
@@ -120,8 +113,8 @@ def test_a_views_model_scores_views_scan_builds(capsys, shared_data, views_model
     assert first["period"] == pytest.approx(3.2888, rel=0.005)
 
 
-def test_a_catalogue_model_is_refused(capsys, kepler90, catalogue_model, tmp_path):
-    code, _, err = run(capsys, "scan", str(kepler90), "--model", str(catalogue_model),
+def test_a_catalogue_model_is_refused(capsys, kepler90, koi_model, tmp_path):
+    code, _, err = run(capsys, "scan", str(kepler90), "--model", str(koi_model),
                        "--no-mlflow", "--output", str(tmp_path / "c.csv"))  # fmt: skip
     assert code == 2
     assert "Traceback" not in err
@@ -366,9 +359,9 @@ def test_a_scan_that_scans_nothing_is_a_failed_run(capsys, store, tmp_path):
     assert (tmp_path / "c_stars.csv").is_file()  # what it wrote stays
 
 
-def test_model_errors_name_the_model(kepler90, catalogue_model):
+def test_model_errors_name_the_model(kepler90, koi_model):
     with pytest.raises(ModelError, match="reads only catalogue columns"):
-        scan(kepler90, catalogue_model)
+        scan(kepler90, koi_model)
 
 
 def test_a_fault_in_one_star_costs_only_that_star(monkeypatch, sample):

@@ -13,24 +13,17 @@ from exohunt.serving import HASH_KEY, MODEL_FILE, file_sha256
 from tests.support import run
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory, koi_subset):
-    out = tmp_path_factory.mktemp("hash") / "rf"
-    assert main(["-q", "train", str(koi_subset), "--no-mlflow", "--output", str(out)]) == 0
-    return out
-
-
-def test_training_records_the_model_files_hash(trained):
-    metadata = json.loads((trained / "model_metadata.json").read_text())
-    assert metadata[HASH_KEY] == {MODEL_FILE: file_sha256(trained / MODEL_FILE)}
+def test_training_records_the_model_files_hash(koi_model):
+    metadata = json.loads((koi_model / "model_metadata.json").read_text())
+    assert metadata[HASH_KEY] == {MODEL_FILE: file_sha256(koi_model / MODEL_FILE)}
 
 
 @pytest.mark.parametrize("command", ["predict", "evaluate", "scan"])
 def test_a_changed_model_file_is_refused_before_it_is_unpickled(
-    capsys, trained, koi_subset, shared_data, tmp_path, command
+    capsys, koi_model, koi_subset, shared_data, tmp_path, command
 ):
     tampered = tmp_path / "rf"
-    shutil.copytree(trained, tampered)
+    shutil.copytree(koi_model, tampered)
     with open(tampered / MODEL_FILE, "ab") as handle:
         handle.write(b"\x80")  # one byte more: not what training wrote
     if command == "scan":
@@ -46,8 +39,8 @@ def test_a_changed_model_file_is_refused_before_it_is_unpickled(
     assert "a model file is code" in line
 
 
-def test_an_unchanged_model_loads(capsys, trained, koi_subset, tmp_path):
-    code, _, err = run(capsys, "predict", str(trained), str(koi_subset), "--output",
+def test_an_unchanged_model_loads(capsys, koi_model, koi_subset, tmp_path):
+    code, _, err = run(capsys, "predict", str(koi_model), str(koi_subset), "--output",
                        str(tmp_path / "p.csv"))  # fmt: skip
     assert code == 0, err
 
@@ -62,9 +55,9 @@ def test_a_changed_logged_model_is_refused_and_the_run_records_the_hash(
         main(["-q", "train", str(koi_subset), "--experiment-name", "h", "--output", str(out)]) == 0
     )
     client = mlflow.tracking.MlflowClient(store)
-    (trained,) = client.search_runs([client.get_experiment_by_name("h").experiment_id])
-    assert trained.data.tags[HASH_KEY] == file_sha256(out / MODEL_FILE)
-    uri = f"runs:/{trained.info.run_id}/exohunt_model"
+    (koi_model,) = client.search_runs([client.get_experiment_by_name("h").experiment_id])
+    assert koi_model.data.tags[HASH_KEY] == file_sha256(out / MODEL_FILE)
+    uri = f"runs:/{koi_model.info.run_id}/exohunt_model"
     assert run(capsys, "predict", uri, str(koi_subset), "--output", str(tmp_path / "a.csv"))[0] == 0
     (logged,) = list((tmp_path / "mlruns" / "artifacts").rglob(MODEL_FILE))  # the servable copy
     with open(logged, "ab") as handle:

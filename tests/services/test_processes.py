@@ -14,27 +14,7 @@ import urllib.request
 
 import pytest
 
-from tests.support import free_port
-
-
-def _descendants(pid: int) -> set[int]:
-    """Every live process below ``pid`` (from /proc)."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as handle:
-                    fields = handle.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if fields[0] != "Z":
-                children.setdefault(int(fields[1]), []).append(int(entry))
-    found, todo = set(), [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.add(child)
-            todo.append(child)
-    return found
+from tests.support import descendants, free_port
 
 
 def _alive(pid: int) -> bool:
@@ -79,7 +59,7 @@ def platform_ok():
 def test_the_ui_stops_with_everything_it_started(platform_ok, tmp_path, sig):
     port = free_port()
     process = _start_ui(tmp_path, port)
-    started = _descendants(process.pid)
+    started = descendants(process.pid)
     assert 1 <= len(started) <= 2  # mlflow server and its uvicorn: no job runner
     process.send_signal(sig)
     process.wait(timeout=30)
