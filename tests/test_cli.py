@@ -278,3 +278,30 @@ def test_an_interrupted_training_leaves_the_earlier_model_whole(
                      "--overwrite")  # fmt: skip
     assert code == 130
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == files
+
+
+def test_a_warning_repeated_by_every_fold_is_said_once(capsys, koi_subset, tmp_path):
+    code, _, err = run(capsys, "train", str(koi_subset), "--no-mlflow", "--cv", "3",
+                       "--output", str(tmp_path / "m"))  # fmt: skip
+    assert code == 0
+    warning = "warning: feature column 'koi_teq_err1' is empty in the training rows; dropped"
+    assert err.count(warning) == 1
+
+
+@pytest.mark.parametrize("command", ["train", "experiments", "sweep"])
+def test_every_training_command_takes_the_dataset_either_way(command):
+    from exohunt.cli import _resolve_dataset, build_parser
+
+    for argv in ([command, "data.csv"], [command, "--dataset", "data.csv"]):
+        args = build_parser().parse_args(argv)
+        _resolve_dataset(args)
+        assert args.dataset == "data.csv"
+    args = build_parser().parse_args([command])
+    _resolve_dataset(args)
+    assert args.dataset is None  # the bundled table
+
+
+def test_two_different_datasets_are_refused(capsys):
+    code, _, err = run(capsys, "train", "a.csv", "--dataset", "b.csv", "--no-mlflow")
+    assert code == 2
+    assert "two datasets given: a.csv and --dataset b.csv" in one_line_error(err)

@@ -329,6 +329,8 @@ def test_a_scan_is_an_mlflow_run_scored_by_a_logged_model(
     assert main(train) == 0
     client = mlflow.tracking.MlflowClient(store)
     (trained,) = client.search_runs([client.get_experiment_by_name("lc").experiment_id])
+    # the MLflow UI shows the command that made a run as its source (not the worker's "-c")
+    assert trained.data.tags["mlflow.source.name"] == "exohunt " + " ".join(train)
     uri = f"runs:/{trained.info.run_id}/exohunt_model"
     code, stdout, err = run(capsys, "scan", str(kepler90), "--model", uri,
                             "--experiment-name", "scans", "--output", str(tmp_path / "c.csv"))  # fmt: skip
@@ -337,6 +339,7 @@ def test_a_scan_is_an_mlflow_run_scored_by_a_logged_model(
     assert pd.read_csv(tmp_path / "c.csv")["score"].between(0, 1).all()
     (run_,) = client.search_runs([client.get_experiment_by_name("scans").experiment_id])
     assert run_.info.status == "FINISHED"
+    assert run_.data.tags["mlflow.source.name"].startswith(f"exohunt scan {kepler90} --model")
     params, metrics = run_.data.params, run_.data.metrics
     assert params["model_uri"] == uri and params["model_run_id"] == trained.info.run_id
     assert params["search_min_snr"] == "7.1" and params["search_max_period"] == "auto"

@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -24,6 +25,25 @@ class _Parser(argparse.ArgumentParser):
 
 def _csv_list(text: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in text.split(",") if v.strip())
+
+
+def _add_dataset(p: argparse.ArgumentParser) -> None:
+    """The dataset, as an argument or as the original design's ``--dataset``: either works."""
+    help = "data file or folder (default: the bundled Kepler KOI table)"
+    p.add_argument("dataset_arg", nargs="?", metavar="DATASET", help=help)
+    p.add_argument("--dataset", help=f"{help}; the same as DATASET")
+
+
+def _resolve_dataset(args) -> None:
+    """One ``args.dataset`` from DATASET and ``--dataset``; refuses two different ones."""
+    if not hasattr(args, "dataset_arg"):
+        return
+    given = {v for v in (args.dataset_arg, args.dataset) if v}
+    if len(given) > 1:
+        raise ExohuntError(
+            f"two datasets given: {args.dataset_arg} and --dataset {args.dataset} (give one)"
+        )
+    args.dataset = given.pop() if given else None
 
 
 def _add_data_options(p: argparse.ArgumentParser, dataset_required: bool = False) -> None:
@@ -79,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("train", help="train one model and save it")
-    p.add_argument("dataset", nargs="?", help="data file or folder (default: bundled Kepler KOI)")
+    _add_dataset(p)
     p.add_argument("--model", default="random_forest", help="random_forest, xgboost, nn or cnn")
     p.add_argument("--output", help="output directory (default: models/<model>_<time>)")
     p.add_argument("--cv", type=int, help="also run K-fold cross-validation grouped by star")
@@ -90,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("experiments", help="train several models side by side, register the best")
-    p.add_argument("--dataset", help="data file or folder (default: bundled Kepler KOI)")
+    _add_dataset(p)
     p.add_argument(
         "--models",
         nargs="+",
@@ -101,6 +121,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_options(p)
     _add_train_options(p)
     _add_tracking_options(p)
+    p.add_argument(
+        "--ui", action="store_true", help="then serve the MLflow UI on the runs (Ctrl-C stops it)"
+    )
+    p.add_argument("--port", type=int, default=5000, help="the UI's port, with --ui")
     p.set_defaults(func=cmd_experiments, test_size=0.3)
 
     p = sub.add_parser("simulate", help="write a labelled, Kepler-like simulated dataset")
@@ -163,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--study-name", help="default: exohunt-<experiment>-<model>")
     p.add_argument("--timeout", type=float, help="seconds after which no new trial starts")
-    p.add_argument("--dataset", help="data file or folder (default: bundled Kepler KOI)")
+    _add_dataset(p)
     p.add_argument(
         "--output", help="the best model's directory (default: models/sweep_<model>_<time>)"
     )
@@ -213,10 +237,29 @@ def build_parser() -> argparse.ArgumentParser:
 def _setup_logging(quiet: bool) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_Formatter())
+    handler.addFilter(_Once())
     root = logging.getLogger("exohunt")
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING if quiet else logging.INFO)
     root.propagate = False
+
+
+class _Once(logging.Filter):
+    """Each warning once per command: a step fitted again (per model, per fold) repeats its
+    warnings word for word."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return True
+        message = record.getMessage()
+        if message in self.seen:
+            return False
+        self.seen.add(message)
+        return True
 
 
 class _Formatter(logging.Formatter):
@@ -331,6 +374,7 @@ def _tracker(args):
 
     # keep_warm: a command leaves a warm MLflow worker for the next one (exohunt.tracking.worker)
     tracker = make_tracker(args.use_mlflow, args.tracking_uri, args.experiment_name, keep_warm=True)
+    tracker.source = args.command_line  # the MLflow UI shows it as each run's source
     args.trackers.append(tracker)
     if tracker.enabled:
         print(f"tracking: {tracker.store} (experiment '{args.experiment_name}')")
@@ -379,6 +423,9 @@ def _check_output_free(output: str | None, overwrite: bool) -> None:
 def cmd_experiments(args) -> int:
     from exohunt.experiments import run_experiments
 
+    if args.ui and not args.use_mlflow:
+        raise ExohuntError("--ui shows the tracked runs: drop --no-mlflow, or drop --ui")
+
     config = _train_config(args, args.dataset)
     tracker = _tracker(args)
     _announce_bundled(args.dataset)
@@ -394,7 +441,12 @@ def cmd_experiments(args) -> int:
         print(f"registered: {result.registered}")
     print(f"saved: {result.output_dir}")
     if tracker.enabled:
-        print("open the MLflow UI with: exohunt ui   (then http://127.0.0.1:5000)")
+        if not args.ui:
+            print("open the MLflow UI with: exohunt ui   (then http://127.0.0.1:5000)")
+    if args.ui:
+        from exohunt.services.ui import serve_ui
+
+        return serve_ui("127.0.0.1", args.port, args.tracking_uri, args.experiment_name, print)
     return 0
 
 
@@ -751,8 +803,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _setup_logging(args.quiet)
+    args.command_line = shlex.join(["exohunt", *(sys.argv[1:] if argv is None else argv)])
     args.trackers = []
     try:
+        _resolve_dataset(args)
         return args.func(args)
     except ExohuntError as exc:
         print(f"error: {exc}", file=sys.stderr)

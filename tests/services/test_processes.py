@@ -71,3 +71,38 @@ def test_the_ui_stops_with_everything_it_started(platform_ok, tmp_path, sig):
         os.kill(pid, signal.SIGKILL)
     assert left == [], f"{signal.Signals(sig).name} left processes {left}"
     assert _port_free(port)
+
+
+def test_experiments_ui_serves_the_runs_it_made_until_ctrl_c(platform_ok, koi_subset, tmp_path):
+    """The original design's `run_mlflow.py --ui`: the runs, then the UI on them."""
+    port = free_port()
+    uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "exohunt.cli", "-q", "experiments", str(koi_subset), "--models",
+         "rf", "--experiment-name", "with-ui", "--tracking-uri", uri, "--ui", "--port", str(port),
+         "--output", str(tmp_path / "out")],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        try:
+            search = f"http://127.0.0.1:{port}/api/2.0/mlflow/experiments/get-by-name?experiment_name=with-ui"
+            with urllib.request.urlopen(search, timeout=2) as response:
+                assert b"with-ui" in response.read()
+                break
+        except OSError:
+            assert process.poll() is None, "exohunt experiments --ui exited"
+            time.sleep(0.5)
+    else:
+        process.kill()
+        pytest.fail("the UI did not answer")
+    started = descendants(process.pid)
+    process.send_signal(signal.SIGINT)
+    out, _ = process.communicate(timeout=30)
+    assert process.returncode == 0
+    assert "registered: models:/exohunt-with-ui@champion" in out
+    assert "MLflow UI: http://127.0.0.1" in out
+    deadline = time.monotonic() + 30  # the tracking worker finishes its last writes
+    while time.monotonic() < deadline and any(_alive(p) for p in started):
+        time.sleep(0.2)
+    assert not [p for p in started if _alive(p)] and _port_free(port)

@@ -66,6 +66,7 @@ class Tracker:
     enabled = False
     store: str | None = None  # where runs go, as printed to the user
     experiment_id: str | None = None
+    source: str | None = None  # the command that makes the runs, shown as their source
 
     @contextlib.contextmanager
     def run(self, name: str, nested: bool = False, tags: dict | None = None) -> Iterator[None]:
@@ -219,6 +220,8 @@ class MlflowTracker(Tracker):
     # -- the interface
     @contextlib.contextmanager
     def run(self, name: str, nested: bool = False, tags: dict | None = None) -> Iterator[None]:
+        if self.source:  # else MLflow names the worker process's "-c" as the run's source
+            tags = {"mlflow.source.name": self.source, "mlflow.source.type": "LOCAL"} | (tags or {})
         self._run_ids.append(self._submit("start_run", name, nested, tags))
         try:
             yield
