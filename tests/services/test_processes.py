@@ -1,5 +1,5 @@
-"""`exohunt ui` stops with everything it started, whatever stops it: Ctrl-C, SIGTERM, SIGHUP (a
-closed terminal) or its own death (SIGKILL, so no clean-up runs). Real processes, real signals:
+"""`exohunt ui` and `exohunt server` stop with everything they started, whatever stops them:
+Ctrl-C, SIGTERM, SIGHUP (a closed terminal) or their own death (SIGKILL, so no clean-up runs). Real processes, real signals:
 afterwards no process it started is left and the port is free again."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import urllib.request
 
 import pytest
 
+from tests.pg import postgres  # noqa: F401  (a fixture)
 from tests.support import descendants, free_port
 
 
@@ -106,3 +107,38 @@ def test_experiments_ui_serves_the_runs_it_made_until_ctrl_c(platform_ok, koi_su
     while time.monotonic() < deadline and any(_alive(p) for p in started):
         time.sleep(0.2)
     assert not [p for p in started if _alive(p)] and _port_free(port)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGKILL])
+def test_the_team_server_stops_with_everything_it_started(platform_ok, postgres, tmp_path, sig):  # noqa: F811
+    uri = postgres.create_database(f"mlflow_{signal.Signals(sig).name.lower()}")
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "exohunt.cli", "server", "--port", str(port), "--workers", "1",
+         "--artifacts-destination", str(tmp_path / "artifacts")],
+        env=dict(os.environ, MLFLOW_BACKEND_STORE_URI=uri),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 180
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
+                break
+        except OSError:
+            assert process.poll() is None, "exohunt server exited before it answered"
+            if time.monotonic() > deadline:
+                process.kill()
+                pytest.fail("exohunt server did not answer within 180 s")
+            time.sleep(0.3)
+    started = descendants(process.pid)
+    assert started
+    process.send_signal(sig)
+    process.wait(timeout=30)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and any(_alive(p) for p in started):
+        time.sleep(0.2)
+    left = [p for p in started if _alive(p)]
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert left == [], f"{signal.Signals(sig).name} left processes {left}"
+    assert _port_free(port)
