@@ -499,8 +499,7 @@ def _read_table(path: Path) -> pd.DataFrame:
     try:
         if path.suffix.lower() == ".parquet":
             return pd.read_parquet(path)
-        return pd.read_csv(path, dtype={"star_id": str, "period_ratios": str, "source": str},
-                           keep_default_na=True)  # fmt: skip
+        return pd.read_csv(path, dtype={"star_id": str, "period_ratios": str, "source": str})
     except (OSError, ValueError) as exc:
         raise DataError(
             f"cannot read {path} to resume from: {exc} (delete it to scan from the start)"

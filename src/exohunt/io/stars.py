@@ -14,7 +14,6 @@ with ``problem`` set, a one-line reason, and no light curve: the caller skips it
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,8 +24,6 @@ from exohunt.errors import DataError
 from exohunt.io._files import one_line, open_binary
 from exohunt.io.columns import STAR_ID_COLUMNS, id_strings, star_id_from_name
 from exohunt.io.lightcurves import LIGHTCURVE_SUFFIXES, read_fits_file
-
-log = logging.getLogger(__name__)
 
 _FITS = (".fits", ".fits.gz", ".fit")
 _JSONL = (".jsonl", ".jsonl.gz")
