@@ -19,6 +19,7 @@ ORDER = [
     "injection",
     "scale_memory",
     "server_load",
+    "fuzz",
 ]
 
 

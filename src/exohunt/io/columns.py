@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from exohunt.dataset import LabelMapping
+from exohunt.io._files import printable
 
 #: canonical name -> aliases, in order of preference.
 ALIASES: dict[str, tuple[str, ...]] = {
@@ -78,7 +79,8 @@ def find_column(columns, name: str) -> str | None:
     return matches[0] if len(matches) == 1 else None
 
 
-_STAR_PREFIX = re.compile(r"^(?:kplr|ktwo|kic|tic|epic)[\s_-]*0*(\d+)", re.IGNORECASE)
+#: At most 18 digits: every Kepler, K2 and TIC id fits (and so does a 64-bit integer).
+_STAR_PREFIX = re.compile(r"^(?:kplr|ktwo|kic|tic|epic)[\s_-]*0*(\d{1,18})(?!\d)", re.IGNORECASE)
 
 
 def id_strings(values) -> np.ndarray:
@@ -126,7 +128,7 @@ DEFAULT_LABEL_COLUMN = "label"
 
 def list_columns(columns, limit: int = 30) -> str:
     """Column names for an error message: ``a, b, c, ... (12 more)``."""
-    columns = [str(c) for c in columns]
+    columns = [printable(c) for c in columns]
     text = ", ".join(columns[:limit])
     return text + (f", ... ({len(columns) - limit} more)" if len(columns) > limit else "")
 

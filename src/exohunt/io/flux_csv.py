@@ -6,7 +6,8 @@ catalogue columns and get their canonical names (:mod:`exohunt.io.columns`). Lab
 the label column (default ``label``) and are read with :data:`~exohunt.io.columns.GENERIC_MAPPING`
 (0/1, true/false, yes/no, or disposition words); without one the rows are unlabelled.
 With a ``time`` column, cadences whose time or flux is not finite are dropped (as the FITS and
-JSONL readers do); without one, NaN values are kept so that positions still mean cadences.
+JSONL readers do); without one, NaN values are kept so that positions still mean cadences, and an
+infinite value is refused. So is a number beyond :data:`~exohunt.io._files.MAX_ABS_VALUE`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import pandas as pd
 
 from exohunt.dataset import Dataset
 from exohunt.errors import DataError
-from exohunt.io._files import csv_columns, read_csv
+from exohunt.io._files import check_numbers, csv_columns, read_csv
 from exohunt.io.columns import (
     DEFAULT_LABEL_COLUMN,
     canonicalize,
@@ -66,8 +67,9 @@ def parse_cells(cells, column: str, source) -> list[np.ndarray]:
 def read_flux_csv(path: Path, label_column: str = DEFAULT_LABEL_COLUMN) -> Dataset:
     """Read a CSV with a ``flux`` column (one light curve per row).
 
-    Raises DataError for a cell that is not a list of numbers, or a row whose ``time`` and
-    ``flux`` lengths differ.
+    Raises DataError for a cell that is not a list of numbers, a row whose ``time`` and
+    ``flux`` lengths differ, or an infinite or absurdly large value (where there is no ``time``
+    column, or left after dropping the cadences that are not finite).
     """
     columns = csv_columns(path)
     flux_col = find_column(columns, "flux")
@@ -86,6 +88,10 @@ def read_flux_csv(path: Path, label_column: str = DEFAULT_LABEL_COLUMN) -> Datas
                     f"'{flux_col}' values (give one time per flux value)"
                 )
         time, flux, dropped = finite_cadences(time, flux)
+    for row, (t, f) in enumerate(zip(time or [None] * len(flux), flux, strict=True), start=1):
+        check_numbers(f, f"the '{flux_col}' cell of data row {row} in {path}")
+        if t is not None:
+            check_numbers(t, f"the '{time_col}' cell of data row {row} in {path}")
     table = frame.drop(columns=[c for c in (flux_col, time_col) if c])
     data = _generic_dataset(table, path, "flux-csv", label_column, time=time, flux=flux)
     if time_col is not None and dropped:

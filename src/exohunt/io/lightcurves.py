@@ -7,13 +7,16 @@ of one star are stitched into one row sorted by time.
 
 JSON Lines: one object per line with ``flux``, optional ``time`` [BJD offset], ``name`` (a file
 name such as ``kplr000757450-...``, which gives the Kepler/TIC id) and ``label``. One row per
-line; cadences whose time or flux is NaN are dropped.
+line; cadences whose time or flux is NaN are dropped. Infinite values are dropped with them
+where there is a time, and refused where there is not (positions are cadences); a number beyond
+:data:`~exohunt.io._files.MAX_ABS_VALUE` is refused in every format.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -22,7 +25,7 @@ import pandas as pd
 
 from exohunt.dataset import Dataset
 from exohunt.errors import DataError
-from exohunt.io._files import one_line, open_binary
+from exohunt.io._files import READ_ERRORS, check_numbers, one_line, open_binary, unreadable
 from exohunt.io.columns import DEFAULT_LABEL_COLUMN, GENERIC_MAPPING, star_id_from_name
 from exohunt.io.labels import attach_labels, file_stem, find_labels_csv
 
@@ -57,43 +60,80 @@ class Curve:
 
 
 def read_fits_file(path: Path) -> Curve:
-    """One Kepler/TESS light-curve FITS file as a quality-filtered, median-normalised Curve."""
+    """One Kepler/TESS light-curve FITS file as a quality-filtered, median-normalised Curve.
+
+    Raises DataError for a file astropy cannot read (truncated, a broken header), without
+    ``TIME`` and ``PDCSAP_FLUX`` (or ``FLUX``) number columns, without a usable cadence, or with
+    an infinite or absurdly large kept value. astropy's warnings about a damaged file become
+    part of that message, or exohunt warnings when the file is read all the same.
+    """
     from astropy.io import fits
 
-    try:
-        with fits.open(path, memmap=False) as hdul:
-            primary, table = hdul[0].header, hdul[1] if len(hdul) > 1 else None
-            names = table.columns.names if isinstance(table, fits.BinTableHDU) else []
-            flux_col = next((c for c in ("PDCSAP_FLUX", "FLUX") if c in names), None)
-            if "TIME" not in names or flux_col is None:
-                raise DataError(
-                    f"{path} is not a light-curve FITS file: no TIME and PDCSAP_FLUX columns in "
-                    "extension 1 (give a Kepler/TESS *_llc.fits or *_lc.fits file)"
-                )
-            time = np.array(table.data["TIME"], dtype=float)
-            flux = np.array(table.data[flux_col], dtype=float)
-            quality_col = next((c for c in ("QUALITY", "SAP_QUALITY") if c in names), None)
-            quality = np.zeros(len(time)) if quality_col is None else table.data[quality_col]
-            header = table.header
-    except OSError as exc:
-        raise DataError(
-            f"cannot read {path} as FITS: {one_line(exc)} (is the file complete?)"
-        ) from exc
-    keep = (np.asarray(quality) == 0) & np.isfinite(time) & np.isfinite(flux)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            with fits.open(path, memmap=False) as hdul:
+                primary, table = hdul[0].header, hdul[1] if len(hdul) > 1 else None
+                names = table.columns.names if isinstance(table, fits.BinTableHDU) else []
+                flux_col = next((c for c in ("PDCSAP_FLUX", "FLUX") if c in names), None)
+                if "TIME" not in names or flux_col is None:
+                    raise DataError(
+                        f"{path} is not a light-curve FITS file: no TIME and PDCSAP_FLUX columns "
+                        "in extension 1 (give a Kepler/TESS *_llc.fits or *_lc.fits file)"
+                    )
+                time = _fits_numbers(table.data, "TIME", path)
+                flux = _fits_numbers(table.data, flux_col, path)
+                quality_col = next((c for c in ("QUALITY", "SAP_QUALITY") if c in names), None)
+                quality = np.zeros(len(time)) if quality_col is None else table.data[quality_col]
+                quality = np.asarray(quality)
+                header = table.header
+                star, id_column = _fits_star(primary, path)
+                meta = {new: _number(primary.get(key))
+                        for key, new in _HEADER_COLUMNS.items() if key in primary}  # fmt: skip
+                time_system, mission = _time_system(header), _mission(primary)
+        except DataError:
+            raise
+        except (OSError, EOFError, ValueError, TypeError, KeyError, IndexError, AttributeError,
+                fits.VerifyError) as exc:  # fmt: skip
+            hint = f"; {_warning_text(caught[0])}" if caught else ""
+            raise DataError(
+                f"cannot read {path} as FITS: {one_line(exc) or type(exc).__name__}{hint} (is "
+                "the file complete? download it again)"
+            ) from exc
+    for warning in caught:
+        logger.warning("%s: %s", path.name, _warning_text(warning))
+    if quality.shape != time.shape:
+        raise DataError(f"the quality column of {path} has shape {quality.shape}, not {time.shape}")
+    keep = (quality == 0) & np.isfinite(time) & np.isfinite(flux)
     if not keep.any():
         raise DataError(f"{path} has no usable cadences (all quality-flagged or NaN)")
     time, flux = time[keep], flux[keep]
+    check_numbers(time, f"the TIME column of {path}")
+    check_numbers(flux, f"the {flux_col} column of {path}")
     median = np.median(flux)
     if np.isfinite(median) and median != 0:
         flux = flux / median
-    star, id_column = _fits_star(primary, path)
-    meta = {
-        new: _number(primary.get(key)) for key, new in _HEADER_COLUMNS.items() if key in primary
-    }
     return Curve(
         star, id_column, time, flux, (path.name,), meta, stitch=True,
-        time_system=_time_system(header), dropped=int((~keep).sum()), mission=_mission(primary),
+        time_system=time_system, dropped=int((~keep).sum()), mission=mission,
     )  # fmt: skip
+
+
+def _warning_text(warning) -> str:
+    """An astropy warning on one short printable line (it may quote a garbled header card)."""
+    text = "".join(c if c.isprintable() else "?" for c in one_line(warning.message))
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _fits_numbers(data, column: str, path: Path) -> np.ndarray:
+    """A FITS table column as float64; DataError unless it holds one real number per row."""
+    values = np.asarray(data[column])
+    if values.dtype.kind not in "iuf" or values.ndim != 1:
+        raise DataError(
+            f"column {column} of {path} holds {values.dtype} values of shape {values.shape}; "
+            "expected one number per cadence (is it a Kepler/TESS light-curve file?)"
+        )
+    return values.astype(float)
 
 
 def _mission(header) -> str:
@@ -103,8 +143,16 @@ def _mission(header) -> str:
 
 def _fits_star(header, path: Path) -> tuple[str, str]:
     for key, column in (("KEPLERID", "kepid"), ("TICID", "tic_id")):
-        if header.get(key) not in (None, ""):
-            return str(int(header[key])), column
+        value = header.get(key)
+        if value in (None, ""):
+            continue
+        text = str(value).strip()
+        if isinstance(value, bool) or not text.isdigit() or len(text.lstrip("0")) > 18:
+            raise DataError(
+                f"{key} = {text[:40]!r} in the primary header of {path} is not a star id (a "
+                f"whole number); fix or delete the card"
+            )
+        return str(int(text)), column
     star = star_id_from_name(path.name)
     if star is not None:
         return star, "tic_id" if path.name.startswith("tess") else "kepid"
@@ -131,39 +179,63 @@ def _number(value) -> float:
 def read_jsonl_file(path: Path) -> list[Curve]:
     """Each line of a JSON Lines file as a Curve; DataError naming a line that is not usable."""
     curves = []
-    with open_binary(path) as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
+    try:
+        for number, line in _lines(path):
             try:
                 record = json.loads(line)
-                flux = np.asarray(record["flux"], dtype=float)
-                time = None if record.get("time") is None else np.asarray(record["time"], float)
+                flux = _json_numbers(record["flux"])
+                time = None if record.get("time") is None else _json_numbers(record["time"])
             except (json.JSONDecodeError, UnicodeDecodeError) as exc:
                 raise DataError(f"line {number} of {path} is not JSON: {one_line(exc)}") from exc
-            except (KeyError, TypeError, ValueError) as exc:
+            except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
                 raise DataError(
                     f"line {number} of {path} needs a 'flux' list of numbers (and optionally "
-                    f"'time', 'name', 'label'): {one_line(exc)}"
+                    f"'time', 'name', 'label'): {one_line(exc) or type(exc).__name__}"
                 ) from exc
             if time is not None and time.shape != flux.shape:
                 raise DataError(
                     f"line {number} of {path} has {time.size} time values but {flux.size} flux values"
                 )
+            if time is None:  # positions are cadences: NaN is a gap, infinity is corrupt
+                check_numbers(flux, f"the flux of line {number} of {path}")
             name = str(record.get("name", ""))
             star = star_id_from_name(name) or ""
             id_column = "tic_id" if name.startswith("tess") else "kepid"
             meta = {"name": name} if name else {}
             curves.append(Curve(star, id_column, time, flux, (name,) if name else (), meta,
                                 label=record.get("label")))  # fmt: skip
+    except READ_ERRORS as exc:
+        raise unreadable(path, exc) from exc
     if not curves:
         raise DataError(f"file has no data rows: {path} (no JSON lines)")
-    for curve in curves:
+    for number, curve in enumerate(curves, start=1):
         if curve.time is not None:
             keep = np.isfinite(curve.time) & np.isfinite(curve.flux)
             curve.time, curve.flux = curve.time[keep], curve.flux[keep]
             curve.dropped = int((~keep).sum())
+            check_numbers(curve.time, f"the time of light curve {number} in {path}")
+            check_numbers(curve.flux, f"the flux of light curve {number} in {path}")
     return curves
+
+
+def _lines(path: Path):
+    """(line number, line) of each line of ``path`` that is not blank."""
+    with open_binary(path) as handle:
+        for number, line in enumerate(handle, start=1):
+            if line.strip():
+                yield number, line
+
+
+def _json_numbers(values) -> np.ndarray:
+    """A JSON list of numbers (``null`` for a gap) as a 1-D float array; ValueError otherwise."""
+    if not isinstance(values, list):
+        raise ValueError(f"expected a list of numbers, got {type(values).__name__}")
+    array = np.asarray([np.nan if v is None else v for v in values], dtype=float)
+    if array.ndim != 1:
+        raise ValueError(
+            f"expected a flat list of numbers, got nested lists of shape {array.shape}"
+        )
+    return array
 
 
 def stitch(curves: list[Curve]) -> list[Curve]:

@@ -126,7 +126,7 @@ def detect_format(path: Path, label_column: str = DEFAULT_LABEL_COLUMN) -> str:
             return "views"
         raise DataError(
             f"{path} is a NumPy archive without global_view/local_view arrays; arrays are: "
-            f"{', '.join(keys)} (exohunt reads AstroNet view archives)"
+            f"{list_columns(keys)} (exohunt reads AstroNet view archives)"
         )
     columns = csv_columns(path)
     archive = detect_archive(columns)

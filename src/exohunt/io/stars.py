@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from exohunt.errors import DataError
-from exohunt.io._files import one_line, open_binary
+from exohunt.io._files import READ_ERRORS, one_line, open_binary, unreadable
 from exohunt.io.columns import STAR_ID_COLUMNS, id_strings, star_id_from_name
 from exohunt.io.lightcurves import LIGHTCURVE_SUFFIXES, read_fits_file
 
@@ -102,8 +102,14 @@ def _star_key(path: Path) -> str:
 
 
 def _count_lines(path: Path) -> int:
-    with open_binary(path) as handle:
-        return sum(1 for line in handle if line.strip())
+    count = 0
+    try:
+        with open_binary(path) as handle:
+            for line in handle:
+                count += bool(line.strip())
+    except READ_ERRORS:  # a damaged gzip stream: reading the stars reports it
+        pass
+    return count
 
 
 def _from_files(paths: list[Path], source: Path) -> Iterator[StarCurve]:
@@ -148,6 +154,14 @@ def _read_fits_star(key: str, files: list[Path]) -> StarCurve:
 
 
 def _from_jsonl(path: Path) -> Iterator[StarCurve]:
+    try:
+        yield from _jsonl_stars(path)
+    except READ_ERRORS as exc:  # a truncated or corrupt gzip stream: the rest is lost
+        yield StarCurve(f"{path.stem}-unreadable", None, None, source=path.name,
+                        problem=one_line(unreadable(path, exc)))  # fmt: skip
+
+
+def _jsonl_stars(path: Path) -> Iterator[StarCurve]:
     seen: dict[tuple, int] = {}
     with open_binary(path) as handle:
         for number, line in enumerate(handle, start=1):
@@ -158,11 +172,13 @@ def _from_jsonl(path: Path) -> Iterator[StarCurve]:
                 record = json.loads(line)
                 flux = _floats(record["flux"])
                 time = None if record.get("time") is None else _floats(record["time"])
+                if time is not None and time.shape != flux.shape:
+                    raise ValueError(f"{time.size} time values but {flux.size} flux values")
             except (json.JSONDecodeError, UnicodeDecodeError) as exc:
                 yield StarCurve(f"{path.stem}-line-{number}", None, None, source=where,
                                 problem=f"not JSON: {one_line(exc)}")  # fmt: skip
                 continue
-            except (KeyError, TypeError, ValueError) as exc:
+            except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
                 yield StarCurve(f"{path.stem}-line-{number}", None, None, source=where,
                                 problem=f"needs a 'flux' list of numbers: {one_line(exc)}")  # fmt: skip
                 continue
@@ -185,7 +201,12 @@ def _from_jsonl(path: Path) -> Iterator[StarCurve]:
 
 
 def _floats(values) -> np.ndarray:
-    return np.asarray([np.nan if v is None else v for v in values], dtype=float)
+    if not isinstance(values, list):
+        raise TypeError(f"expected a list of numbers, got {type(values).__name__}")
+    array = np.asarray([np.nan if v is None else v for v in values], dtype=float)
+    if array.ndim != 1:
+        raise ValueError(f"expected a flat list of numbers, got shape {array.shape}")
+    return array
 
 
 def _from_parquet(path: Path) -> Iterator[StarCurve]:

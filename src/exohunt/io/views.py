@@ -16,13 +16,22 @@ import pandas as pd
 
 from exohunt.dataset import Dataset
 from exohunt.errors import DataError
-from exohunt.io._files import load_npz
+from exohunt.io._files import check_numbers, check_table, load_npz
 from exohunt.io.archive import ARCHIVE_FORMATS, archive_dataset
-from exohunt.io.columns import DEFAULT_LABEL_COLUMN, canonicalize, choose_label, row_groups
+from exohunt.io.columns import (
+    DEFAULT_LABEL_COLUMN,
+    canonicalize,
+    choose_label,
+    list_columns,
+    row_groups,
+)
 
 logger = logging.getLogger(__name__)
 
 VIEW_KEYS = ("global_view", "local_view")
+#: Array kinds an archive may hold: booleans, numbers and fixed-width text (not complex numbers,
+#: dates or records).
+_KINDS = "biufUS"
 
 
 def is_views(keys) -> bool:
@@ -33,29 +42,45 @@ def read_views(path: Path, label_column: str = DEFAULT_LABEL_COLUMN) -> Dataset:
     """Read an AstroNet ``.npz``; ``views`` holds float32 ``(N, bins)`` arrays.
 
     With AstroNet metadata (``tic_id`` and ``Disposition``) labels are PC planet, EB/J/O not;
-    otherwise the generic label rules apply. Raises DataError if the archive has no view array or
-    the arrays disagree in length.
+    otherwise the generic label rules apply. Raises DataError if the archive has no view array,
+    holds Python objects or arrays that are not numbers or text, has no rows, or the arrays
+    disagree in length, or a value is infinite or absurdly large.
     """
     arrays = load_npz(path)
     if not is_views(arrays):
         raise DataError(
             f"{path} has no global_view or local_view array; arrays are: "
-            f"{', '.join(arrays) or 'none'} (is it an AstroNet view archive?)"
+            f"{list_columns(arrays) or 'none'} (is it an AstroNet view archive?)"
         )
+    for key, array in arrays.items():
+        if array.dtype.kind not in _KINDS:
+            raise DataError(
+                f"array {key!r} in {path} holds {array.dtype} values; exohunt reads arrays of "
+                "numbers and text only (re-create the archive with numpy.savez)"
+            )
     views = {}
     for key in VIEW_KEYS:
         if key in arrays:
-            view = np.asarray(arrays[key], dtype=np.float32)
-            if view.ndim != 2:
-                raise DataError(f"'{key}' in {path} has shape {view.shape}; expected (rows, bins)")
+            view = arrays[key]
+            if view.ndim != 2 or view.dtype.kind not in "iuf":
+                raise DataError(
+                    f"{key!r} in {path} holds {view.dtype} values of shape {view.shape}; "
+                    "expected numbers of shape (rows, bins)"
+                )
+            with np.errstate(over="ignore"):  # beyond float32: infinity, refused below
+                view = view.astype(np.float32)
+            check_numbers(view, f"{key!r} in {path}")
             views[key] = view
     n = len(next(iter(views.values())))
+    if n == 0:
+        raise DataError(f"the views in {path} have no rows (is it the right file?)")
     if any(len(v) != n for v in views.values()):
         shapes = ", ".join(f"{k} {v.shape}" for k, v in views.items())
         raise DataError(f"the views in {path} have different row counts ({shapes})")
     table = pd.DataFrame(
         {k: v for k, v in arrays.items() if k not in VIEW_KEYS and v.ndim == 1 and len(v) == n}
     )
+    check_table(table, path)
     table = table.reindex(range(n)) if table.empty else table
     astronet = ARCHIVE_FORMATS["astronet-tces"]
     if all(c in table.columns for c in astronet.signature):
