@@ -712,6 +712,10 @@ def cmd_server(args) -> int:
         args.workers,
         print,
         args.allowed_hosts,
+        auth=args.auth,
+        admin_username=args.admin_username,
+        admin_password_file=args.admin_password_file,
+        default_permission=args.default_permission,
     )
 
 
