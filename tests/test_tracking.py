@@ -476,3 +476,124 @@ def test_mlflow_tracker_on_an_unreachable_server_fails_clearly():
 
     with pytest.raises(ExohuntError, match="cannot reach the tracking server"):
         MlflowTracker("http://127.0.0.1:9", "x")
+
+
+# --------------------------------------------------------------------------- server access
+@pytest.fixture
+def auth_stub(monkeypatch, tmp_path):
+    """A stand-in for a server running MLflow's basic-auth app: /health is open, each API path
+    answers from ``routes`` (path -> (status, JSON body); 404 if absent), and ``headers`` keeps
+    each request's Authorization. No MLFLOW_TRACKING_* credentials, no ~/.mlflow/credentials."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from types import SimpleNamespace
+
+    for name in ("USERNAME", "PASSWORD", "TOKEN", "AUTH"):
+        monkeypatch.delenv(f"MLFLOW_TRACKING_{name}", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    stub = SimpleNamespace(routes={}, headers=[])
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802  (http.server's name)
+            path = self.path.split("?")[0]
+            stub.headers.append(self.headers.get("Authorization"))
+            status, body = (200, {"status": "OK"}) if path == "/health" else (404, {})
+            status, body = stub.routes.get(path, (status, body))
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    stub.uri = f"http://127.0.0.1:{httpd.server_address[1]}"
+    yield stub
+    httpd.shutdown()
+    httpd.server_close()
+
+
+BY_NAME = "/api/2.0/mlflow/experiments/get-by-name"
+CURRENT_USER = "/api/2.0/mlflow/users/current"
+PERMISSION = "/api/3.0/mlflow/users/permissions/get"
+
+
+def test_a_server_refusing_the_client_stops_the_tracker_at_once_with_the_fix(
+    auth_stub, monkeypatch
+):
+    from exohunt.errors import TrackingError
+
+    auth_stub.routes[BY_NAME] = (401, {})
+    with pytest.raises(TrackingError) as refused:
+        MlflowTracker(auth_stub.uri, "mine")  # before any worker starts
+    assert str(refused.value) == (
+        f"the tracking server at {auth_stub.uri} refused the request without valid credentials "
+        "(HTTP 401): set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD"
+    )
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "carol")
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "carol-s3cret-pw")
+    with pytest.raises(TrackingError, match=r"HTTP 401 for user 'carol'\): check MLFLOW_") as bad:
+        MlflowTracker(auth_stub.uri, "mine")
+    assert "carol-s3cret-pw" not in str(bad.value)
+    assert auth_stub.headers[-1].startswith("Basic ")  # the credentials MLflow would send
+
+
+def test_a_user_without_edit_permission_is_stopped_before_any_work(auth_stub, monkeypatch):
+    from exohunt.errors import TrackingError
+
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "bob")
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "bob-s3cret-pw")
+    auth_stub.routes[BY_NAME] = (200, {"experiment": {"experiment_id": "7", "name": "alice"}})
+    auth_stub.routes[CURRENT_USER] = (200, {"user": {"username": "bob", "is_admin": False}})
+    auth_stub.routes[PERMISSION] = (200, {"allowed": False, "permission": "READ"})
+    with pytest.raises(TrackingError) as refused:
+        MlflowTracker(auth_stub.uri, "alice")
+    assert str(refused.value) == (
+        f"user 'bob' may not write to experiment 'alice' on the tracking server at "
+        f"{auth_stub.uri} (HTTP 403; their permission is READ): ask its owner or an admin for "
+        "EDIT permission on it, or use another --experiment-name"
+    )
+    auth_stub.routes[BY_NAME] = (403, {"error_code": "PERMISSION_DENIED"})  # NO_PERMISSIONS
+    with pytest.raises(TrackingError, match="user 'bob' may not write to experiment 'alice'"):
+        MlflowTracker(auth_stub.uri, "alice")
+
+
+@pytest.mark.parametrize(
+    "routes",
+    [
+        {},  # a new experiment: this user creates (and owns) it
+        {BY_NAME: (200, {"experiment": {"experiment_id": "7"}})},  # no authentication
+        {
+            BY_NAME: (200, {"experiment": {"experiment_id": "7"}}),
+            CURRENT_USER: (200, {"user": {"username": "root", "is_admin": True}}),
+            PERMISSION: (200, {"permission": "READ"}),  # an admin may do everything anyway
+        },
+        {
+            BY_NAME: (200, {"experiment": {"experiment_id": "7"}}),
+            CURRENT_USER: (200, {"user": {"username": "bob", "is_admin": False}}),
+            PERMISSION: (200, {"permission": "EDIT"}),
+        },
+    ],
+)
+def test_users_who_may_write_pass_the_access_check(auth_stub, routes):
+    from exohunt.tracking import check_tracking_access
+
+    auth_stub.routes.update(routes)
+    check_tracking_access(auth_stub.uri, "mine")
+
+
+def test_a_refusal_met_by_the_worker_is_worded_the_same_way(auth_stub):
+    """The server's mind may change between the check and the worker's first call."""
+    from exohunt.errors import TrackingError
+    from exohunt.tracking.backend import _MlflowBackend
+
+    auth_stub.routes[BY_NAME] = (401, "You are not authenticated.")  # as MLflow's app answers
+    with pytest.raises(TrackingError, match=r"refused the request without valid credentials"):
+        _MlflowBackend(auth_stub.uri, "mine")
+    auth_stub.routes[BY_NAME] = (403, {"error_code": "PERMISSION_DENIED", "message": "no"})
+    with pytest.raises(TrackingError, match="may not write to experiment 'mine'.*HTTP 403"):
+        _MlflowBackend(auth_stub.uri, "mine")

@@ -159,3 +159,24 @@ def test_a_killed_command_leaves_its_run_failed_not_running(store, tmp_path):
     assert run.info.status == "FAILED"
     assert "ended before its run did" in run.data.tags["exohunt.error"]
     assert len(run.inputs.dataset_inputs) == 1  # what was logged stays
+
+
+def test_calls_after_a_failed_open_fail_with_its_error(tmp_path, monkeypatch):
+    import io
+
+    from exohunt.errors import ExohuntError
+    from exohunt.tracking.worker import receive, send, serve
+
+    monkeypatch.chdir(tmp_path)  # the worker moves to the command's folder
+    requests, replies = io.BytesIO(), io.BytesIO()
+    send(requests, ("open", ("nosuchscheme://x", "x", str(tmp_path)), {}))
+    send(requests, ("start_run", ("r", False, None), {}))
+    send(requests, ("run_id", (), {}))
+    requests.seek(0)
+    serve(requests, replies, kind="cold")
+    replies.seek(0)
+    opened, started, run_id = receive(replies), receive(replies), receive(replies)
+    assert not opened[0] and isinstance(opened[1], ExohuntError)
+    assert "cannot use the tracking store nosuchscheme://x" in str(opened[1])
+    for ok, error in (started, run_id):  # the store's error, not "NoneType has no start_run"
+        assert not ok and type(error) is type(opened[1]) and str(error) == str(opened[1])

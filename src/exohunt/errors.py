@@ -25,6 +25,10 @@ class ModelError(ExohuntError):
     """A saved model cannot be found, loaded or applied to the data."""
 
 
+class TrackingError(ExohuntError):
+    """The tracking store or server refuses the command (credentials, permissions)."""
+
+
 def optional_import(module: str, feature: str, extra: str, package: str | None = None):
     """Import ``module``, or raise MissingDependencyError naming ``feature`` and the install
     command (``pip install 'exohunt[extra]'``). A missing dependency *of* the module is not

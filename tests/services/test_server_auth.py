@@ -24,14 +24,8 @@ from types import SimpleNamespace
 import pytest
 
 from exohunt.errors import ConfigError
-from exohunt.services.server import (
-    AuthSettings,
-    auth_config_text,
-    auth_settings,
-    server_command,
-    server_env,
-    write_private,
-)
+from exohunt.services._auth import AuthSettings, auth_config_text, auth_settings, write_private
+from exohunt.services.server import server_command, server_env
 from tests.pg import PASSWORD, postgres  # noqa: F401  (postgres is a fixture)
 from tests.support import free_port
 
@@ -225,25 +219,63 @@ def test_anonymous_and_wrong_password_requests_get_401(server, users):
     assert call(server.base, "GET", search, ALICE)[0] == 200
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="exohunt.tracking reports the 401 of its first call only after training, as a "
-    "traceback (RemoteError: AttributeError ... 'start_run'); to be fixed in tracking/",
-)
-def test_a_client_without_credentials_stops_with_one_line(server, users, koi_subset, tmp_path):
+def _train_as(user, server, koi_subset, output: Path, *options: str):
+    """`exohunt train` against the server as ``user`` (None: no MLFLOW_TRACKING_* at all)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_TRACKING_")}
-    done = subprocess.run(
+    if user is not None:
+        env.update(MLFLOW_TRACKING_USERNAME=user[0], MLFLOW_TRACKING_PASSWORD=user[1])
+    return subprocess.run(
         [sys.executable, "-m", "exohunt.cli", "train", str(koi_subset), "--n-jobs", "1"]
-        + ["--tracking-uri", server.base, "--output", str(tmp_path / "model")],
+        + ["--tracking-uri", server.base, "--output", str(output), *options],
         env=env,
         capture_output=True,
         text=True,
         timeout=600,
     )
+
+
+def test_a_client_without_credentials_stops_before_training_with_one_line(
+    server, users, koi_subset, tmp_path
+):
+    done = _train_as(None, server, koi_subset, tmp_path / "model")
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"error: the tracking server at {server.base} refused the request without valid "
+        "credentials (HTTP 401): set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD"
+    ]
+    assert "data:" not in done.stdout and not (tmp_path / "model").exists()  # nothing trained
+
+
+def test_a_wrong_password_stops_before_training_without_showing_it(
+    server, users, koi_subset, tmp_path
+):
+    done = _train_as((ALICE[0], BOB[1]), server, koi_subset, tmp_path / "model")
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr[-2000:]
-    assert "401" in lines[0] and server.base in lines[0]
+    assert "401" in lines[0] and "user 'alice'" in lines[0] and server.base in lines[0]
+    assert "check MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD" in lines[0]
+    assert not any(secret in done.stdout + done.stderr for secret in SECRETS)
+    assert not (tmp_path / "model").exists()
+
+
+def test_a_user_without_permission_on_the_experiment_stops_before_training(
+    server, alices_work, koi_subset, tmp_path
+):
+    done = _train_as(BOB, server, koi_subset, tmp_path / "model", "--experiment-name", EXPERIMENT)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"error: user 'bob' may not write to experiment '{EXPERIMENT}' on the tracking server "
+        f"at {server.base} (HTTP 403; their permission is READ): ask its owner or an admin for "
+        "EDIT permission on it, or use another --experiment-name"
+    ]
+    assert "data:" not in done.stdout and not (tmp_path / "model").exists()
+    assert not any(secret in done.stdout + done.stderr for secret in SECRETS)
+    status, runs = call(
+        server.base, "POST", "/api/2.0/mlflow/runs/search", ALICE,
+        {"experiment_ids": [alices_work.experiment_id]},
+    )  # fmt: skip
+    assert status == 200 and len(runs["runs"]) == len(alices_work.runs)  # Bob left nothing
 
 
 def test_exohunt_records_and_registers_with_credentials_from_the_environment(server, alices_work):

@@ -15,9 +15,8 @@ With ``--auth`` the server runs MLflow's own authentication (``mlflow server --a
 basic-auth``): every request needs a user name and password, users and their per-experiment and
 per-model permissions live in the same PostgreSQL database (tables ``users``, ``roles``, ...), and
 the admin is created on the first start from ``$EXOHUNT_ADMIN_PASSWORD`` or
-``--admin-password-file``, never from the command line. MLflow's settings file is written for
-this start into a private folder (0700, file 0600), loses the admin password as soon as the
-server answers, and is deleted when it stops.
+``--admin-password-file``, never from the command line (:mod:`exohunt.services._auth`: the
+settings, MLflow's private settings file, the server's environment).
 
 Run it with ``exohunt server ...`` or ``python -m exohunt.services.server ...`` (same options).
 """
@@ -25,20 +24,27 @@ Run it with ``exohunt server ...`` or ``python -m exohunt.services.server ...`` 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
-import secrets
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from exohunt.errors import ConfigError, ExohuntError, MissingDependencyError
+from exohunt.services._auth import (
+    ADMIN_PASSWORD_ENV,
+    DEFAULT_ADMIN,
+    DEFAULT_PERMISSIONS,
+    add_auth_env,
+    auth_config_file,
+    auth_settings,
+    check_auth_dependencies,
+    forget_admin_password,
+    report_auth,
+)
 from exohunt.services._process import run_until_stopped
 
 DEFAULT_HOST = "127.0.0.1"
@@ -50,17 +56,6 @@ CONNECT_TIMEOUT_SECONDS = 5
 READY_TIMEOUT_SECONDS = 120
 _SCHEMES = ("postgresql://", "postgresql+psycopg2://")
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
-#: Where ``--auth`` reads the admin's password when no ``--admin-password-file`` is given.
-ADMIN_PASSWORD_ENV = "EXOHUNT_ADMIN_PASSWORD"
-DEFAULT_ADMIN = "admin"
-#: What a user may do with experiments and models nobody granted them (MLflow's
-#: ``default_permission``); both keep others' runs and models out of their reach for writing.
-DEFAULT_PERMISSIONS = {
-    "READ": "read every experiment and model",
-    "NO_PERMISSIONS": "see only what they created or were granted",
-}
-MIN_PASSWORD_CHARS = 12  # MLflow refuses shorter passwords
-_LEGACY_MLFLOW_PASSWORD = "password1234"  # the default of old MLflow versions; MLflow refuses it
 
 
 def default_workers() -> int:
@@ -223,127 +218,6 @@ def resolve_artifacts_destination(destination: str) -> str:
     return destination
 
 
-# --------------------------------------------------------------------------- authentication
-@dataclass(frozen=True)
-class AuthSettings:
-    """``--auth``: the admin MLflow creates on the first start, and the default permission."""
-
-    admin_username: str
-    admin_password: str = field(repr=False)  # never in a repr, a log line or a traceback
-    default_permission: str = "READ"
-
-
-def auth_settings(
-    admin_username: str = DEFAULT_ADMIN,
-    admin_password_file: str | None = None,
-    default_permission: str = "READ",
-) -> AuthSettings:
-    """The ``--auth`` settings, with the admin password read from ``admin_password_file`` (its
-    trailing line break dropped) or else ``$EXOHUNT_ADMIN_PASSWORD``.
-
-    Raises ConfigError when the password is missing, empty, unreadable or one MLflow refuses.
-    """
-    if admin_password_file:
-        path = Path(admin_password_file).expanduser()
-        source = f"--admin-password-file {path}"
-        try:
-            password = path.read_text(encoding="utf-8").rstrip("\r\n")
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = getattr(exc, "strerror", None) or str(exc)
-            raise ConfigError(
-                f"cannot read {source}: {reason} (give a file holding the admin's password)"
-            ) from exc
-    elif ADMIN_PASSWORD_ENV in os.environ:
-        password, source = os.environ[ADMIN_PASSWORD_ENV], f"${ADMIN_PASSWORD_ENV}"
-    else:
-        raise ConfigError(
-            f"--auth needs the admin's password: set {ADMIN_PASSWORD_ENV} or give "
-            "--admin-password-file FILE (mode 600); never put it on the command line"
-        )
-    if not password:
-        raise ConfigError(f"{source} is empty (put the admin's password there)")
-    if len(password) < MIN_PASSWORD_CHARS:
-        raise ConfigError(
-            f"the admin password from {source} is too short: MLflow needs at least "
-            f"{MIN_PASSWORD_CHARS} characters"
-        )
-    if password != password.strip() or any(c in password for c in "\r\n\0"):
-        raise ConfigError(
-            f"the admin password from {source} starts or ends with a space or holds a line "
-            "break (choose another)"
-        )
-    if password == _LEGACY_MLFLOW_PASSWORD:
-        raise ConfigError(
-            f"the admin password from {source} is the publicly known default of old MLflow "
-            "versions, which MLflow refuses (choose another)"
-        )
-    if not admin_username.strip() or admin_username != admin_username.strip():
-        raise ConfigError(
-            f"--admin-username {admin_username!r} is not a user name (e.g. --admin-username admin)"
-        )
-    if default_permission not in DEFAULT_PERMISSIONS:
-        raise ConfigError(
-            f"--default-permission {default_permission} is not one of "
-            f"{', '.join(sorted(DEFAULT_PERMISSIONS))}"
-        )
-    return AuthSettings(admin_username, password, default_permission)
-
-
-def auth_config_text(database_uri: str, auth: AuthSettings, with_password: bool = True) -> str:
-    """MLflow's basic-auth settings file (``MLFLOW_AUTH_CONFIG_PATH``) for ``auth``, with users
-    and permissions in ``database_uri`` (give it without a password: ``PGPASSWORD`` carries
-    that). Values are escaped for MLflow's ConfigParser, which reads ``%`` specially."""
-
-    def value(text: str) -> str:
-        return text.replace("%", "%%")
-
-    lines = [
-        "[mlflow]",
-        f"default_permission = {auth.default_permission}",
-        f"database_uri = {value(database_uri)}",
-        f"admin_username = {value(auth.admin_username)}",
-    ]
-    if with_password:
-        lines.append(f"admin_password = {value(auth.admin_password)}")
-    lines += [
-        "authorization_function = mlflow.server.auth:authenticate_request_basic_auth",
-        "grant_default_workspace_access = false",
-    ]
-    return "\n".join(lines) + "\n"
-
-
-def write_private(path: Path, text: str) -> None:
-    """Write ``path`` readable by its owner only (0600), replacing it atomically."""
-    partial = path.with_name(path.name + ".partial")
-    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(partial, path)
-
-
-@contextlib.contextmanager
-def auth_config_file(database_uri: str, auth: AuthSettings | None) -> Iterator[Path | None]:
-    """MLflow's basic-auth settings in a new private folder (0700) for the life of the block,
-    then deleted; None without ``auth``."""
-    if auth is None:
-        yield None
-        return
-    folder = Path(tempfile.mkdtemp(prefix="exohunt-auth-"))  # mode 0700
-    try:
-        path = folder / "basic_auth.ini"
-        write_private(path, auth_config_text(split_password(database_uri)[0], auth))
-        yield path
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def _check_auth_dependencies() -> None:
-    import importlib.util
-
-    if importlib.util.find_spec("flask_wtf") is None:  # what mlflow[auth] adds
-        raise MissingDependencyError("Flask-WTF", "exohunt server --auth (MLflow's basic-auth)")
-
-
 # --------------------------------------------------------------------------- the command
 def server_command(
     backend_store_uri: str,
@@ -384,9 +258,8 @@ def server_env(backend_store_uri: str, auth_config: Path | None = None) -> dict[
 
     MLflow's background job runner (GenAI scorers and trace roll-ups, which exohunt does not
     use) is off unless ``MLFLOW_SERVER_ENABLE_JOB_EXECUTION`` is set: one process fewer.
-    With ``auth_config`` (MLflow's basic-auth settings file) MLflow reads its settings there
-    only: its ``MLFLOW_AUTH_ADMIN_*`` variables, which would override the file, are dropped, and
-    the CSRF key its sign-in form needs is ``MLFLOW_FLASK_SERVER_SECRET_KEY`` or a new random one.
+    With ``auth_config`` (MLflow's basic-auth settings file), see
+    :func:`~exohunt.services._auth.add_auth_env`.
     """
     env = dict(os.environ)
     env.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
@@ -394,11 +267,7 @@ def server_env(backend_store_uri: str, auth_config: Path | None = None) -> dict[
     if password is not None:
         env["PGPASSWORD"] = password
     if auth_config is not None:
-        env["MLFLOW_AUTH_CONFIG_PATH"] = str(auth_config)
-        env.pop("MLFLOW_AUTH_ADMIN_USERNAME", None)
-        env.pop("MLFLOW_AUTH_ADMIN_PASSWORD", None)
-        if not env.get("MLFLOW_FLASK_SERVER_SECRET_KEY"):
-            env["MLFLOW_FLASK_SERVER_SECRET_KEY"] = secrets.token_urlsafe(32)
+        add_auth_env(env, auth_config)
     return env
 
 
@@ -447,7 +316,7 @@ def serve(
         auth_settings(admin_username, admin_password_file, default_permission) if auth else None
     )
     if settings is not None:
-        _check_auth_dependencies()
+        check_auth_dependencies()
     check_database(uri)
     destination = resolve_artifacts_destination(artifacts_destination)
     init_server_store(uri)  # once, before several workers would each try to migrate
@@ -455,7 +324,7 @@ def serve(
     say(f"backend store: {redact(uri)}")
     say(f"artifacts: {destination} (clients upload and download through the server)")
     if settings is not None:
-        _report_auth(settings, admin_password_file, say)
+        report_auth(settings, admin_password_file, say)
     if host not in _LOOPBACK and settings is not None:
         say(
             f"warning: listening on {host} over plain HTTP: basic auth sends a password with "
@@ -476,15 +345,12 @@ def serve(
     command = server_command(
         uri, destination, host, port, workers, allowed_hosts, auth=bool(settings)
     )
-    with auth_config_file(uri, settings) as auth_config:
+    with auth_config_file(split_password(uri)[0], settings) as auth_config:
 
         def ready(process) -> None:
             if _wait_until_ready(process, host, port):
                 if auth_config is not None and settings is not None:
-                    # MLflow has created the admin before its workers started; from now on the
-                    # file need not hold the password (a restarted worker does not read it).
-                    text = auth_config_text(split_password(uri)[0], settings, with_password=False)
-                    write_private(auth_config, text)
+                    forget_admin_password(auth_config, split_password(uri)[0], settings)
                 say("ready")
 
         code = run_until_stopped(command, server_env(uri, auth_config), started=ready)
@@ -497,21 +363,6 @@ def serve(
             "already in use? try another --port)"
         )
     return 0
-
-
-def _report_auth(
-    settings: AuthSettings, password_file: str | None, say: Callable[[str], None]
-) -> None:
-    say(
-        f"authentication: on (MLflow basic-auth); admin '{settings.admin_username}' "
-        "(created on the first start; users and permissions are kept in the backend store); "
-        f"users may {DEFAULT_PERMISSIONS[settings.default_permission]} and write only what "
-        "they created or were granted"
-    )
-    path = Path(password_file).expanduser() if password_file else None
-    with contextlib.suppress(OSError):
-        if path is not None and path.stat().st_mode & 0o077:
-            say(f"warning: {path} is readable by other users (chmod 600 {path})")
 
 
 def _wait_until_ready(process: subprocess.Popen, host: str, port: int) -> bool:

@@ -5,7 +5,8 @@ Training code talks to a :class:`Tracker`; :class:`NullTracker` does nothing and
 :func:`resolve_tracking_uri` resolves the store the same way for every command:
 ``--tracking-uri``, then ``MLFLOW_TRACKING_URI``, then ``./mlruns`` (SQLite + artifacts).
 
-Modules: :mod:`~exohunt.tracking.store` (the store and servers), :mod:`~exohunt.tracking.backend`
+Modules: :mod:`~exohunt.tracking.store` (the store and servers), :mod:`~exohunt.tracking.access`
+(credentials and permissions on a server, checked first), :mod:`~exohunt.tracking.backend`
 (the MLflow calls, made in a worker process), :mod:`~exohunt.tracking.worker` (that process and
 its warm spares), :mod:`~exohunt.tracking.models` (logging and loading models).
 """
@@ -24,6 +25,7 @@ from concurrent.futures import Future
 from pathlib import Path
 
 from exohunt.errors import ExohuntError, MissingDependencyError
+from exohunt.tracking.access import check_tracking_access
 from exohunt.tracking.models import NATIVE_MODEL, SERVABLE_MODEL, load_logged_model
 from exohunt.tracking.store import (
     DEFAULT_EXPERIMENT,
@@ -46,6 +48,7 @@ __all__ = [
     "NullTracker",
     "Tracker",
     "artifact_root_for",
+    "check_tracking_access",
     "check_tracking_server",
     "default_store",
     "init_server_store",
@@ -152,6 +155,9 @@ class MlflowTracker(Tracker):
     everything it queued has been written, and the first tracking error is raised there. Methods
     that return a value wait for it. With ``keep_warm`` (the CLI's choice) the worker may be a
     warm spare left by an earlier command, and :meth:`close` leaves one for the next.
+
+    A tracking server is asked first, before any work: one that does not answer raises
+    ExohuntError, one that refuses the credentials (401) or the experiment (403) TrackingError.
     """
 
     enabled = True
@@ -165,6 +171,7 @@ class MlflowTracker(Tracker):
         self._keep_warm = keep_warm
         self._modules: list[str] = []  # what logging the models needs: the next spare imports it
         check_tracking_server(uri)
+        check_tracking_access(uri, experiment_name)  # 401/403 now, not after training
         self._queue: queue.Queue = queue.Queue()
         self._pending: list[Future] = []
         self._run_ids: list[Future] = []

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from exohunt.errors import ExohuntError, TrackingError
+from exohunt.tracking.access import access_error, tracking_username
 from exohunt.tracking.models import _log_native, _log_servable
 from exohunt.tracking.store import PACKAGE_DIR, _import_mlflow, _store_lock, prepare_store
 
@@ -84,18 +86,38 @@ class _MlflowBackend:
     def __init__(self, uri: str, experiment_name: str, worker: str = "cold"):
         self._mlflow = _import_mlflow()
         _skip_package_scan()
-        self.experiment_id = prepare_store(uri, experiment_name)
+        self._uri, self._experiment_name = uri, experiment_name
+        try:
+            self.experiment_id = prepare_store(uri, experiment_name)
+        except ExohuntError as exc:
+            refused = self._refused(exc.__cause__)
+            if refused is None:
+                raise
+            raise refused from exc.__cause__
         self._mlflow.set_tracking_uri(uri)
         self._worker = worker
         self.modules: list[str] = []  # what logging the models needed: the next spare imports it
+
+    def _refused(self, exc: BaseException | None) -> TrackingError | None:
+        """The one-line error when ``exc`` is the server's 401 or 403, else None."""
+        status = exc.get_http_status_code() if isinstance(exc, self._mlflow.MlflowException) else 0
+        if status not in (401, 403):
+            return None
+        return access_error(self._uri, status, self._experiment_name, tracking_username(self._uri))
 
     def start_run(self, name: str, nested: bool, tags: dict | None) -> str:
         mlflow = self._mlflow
         nested = nested or mlflow.active_run() is not None
         tags = (tags or {}) | {"exohunt.tracking.worker": self._worker}
-        run = mlflow.start_run(
-            run_name=name, experiment_id=self.experiment_id, nested=nested, tags=tags
-        )
+        try:
+            run = mlflow.start_run(
+                run_name=name, experiment_id=self.experiment_id, nested=nested, tags=tags
+            )
+        except mlflow.MlflowException as exc:
+            refused = self._refused(exc)
+            if refused is None:
+                raise
+            raise refused from exc
         return run.info.run_id
 
     def end_run(self, status: str, error: str | None = None, error_type: str | None = None):

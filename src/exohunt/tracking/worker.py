@@ -267,14 +267,21 @@ def serve(reader, writer, kind: str) -> tuple[str, ...]:
     from exohunt.tracking.backend import _MlflowBackend
 
     backend = None
+    not_opened: BaseException = ExohuntError("the tracking store was not opened")
     while (message := receive(reader)) is not None:
         method, args, kwargs = message
         try:
             if method == "open":
                 uri, experiment_name, cwd = args
                 os.chdir(cwd)
-                backend = _MlflowBackend(uri, experiment_name, worker=kind)
+                try:
+                    backend = _MlflowBackend(uri, experiment_name, worker=kind)
+                except BaseException as exc:
+                    not_opened = exc  # every later call fails with it, not on a missing backend
+                    raise
                 value = backend.experiment_id
+            elif backend is None:
+                raise not_opened
             else:
                 value = getattr(backend, method)(*args, **kwargs)
             reply = (True, value)
