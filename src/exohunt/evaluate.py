@@ -41,6 +41,9 @@ def split_by_star(
 
     stars, star_y, inverse = _star_labels(np.asarray(y), np.asarray(groups))
     counts = np.bincount(star_y, minlength=2)
+    mixed = np.bincount(inverse, weights=1 - np.asarray(y).astype(int), minlength=len(stars))
+    if counts[0] < 2 and (mixed[star_y == 1] > 0).sum() >= 2:
+        return _split_mixed_stars(np.asarray(y), np.asarray(groups), test_size, random_state)
     if counts.min() < 2:
         raise DataError(
             f"too few stars to split: {counts[1]} with planets and {counts[0]} without "
@@ -53,6 +56,23 @@ def split_by_star(
     )
     is_test = np.isin(inverse, test_stars)
     return np.flatnonzero(~is_test), np.flatnonzero(is_test)
+
+
+def _split_mixed_stars(y, groups, test_size: float, random_state: int):
+    """:func:`split_by_star` for stars with rows of both classes (light curves injected into
+    the same real stars): one fold of a stratified group K-fold, which keeps each star on one
+    side and the class balance of the rows close on both."""
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    n_splits = int(min(max(2, round(1 / test_size)), len(np.unique(groups))))
+    folds = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=random_state)
+    train, test = next(folds.split(np.zeros(len(y)), y.astype(int), groups=groups.astype(str)))
+    if len(np.unique(y[train])) < 2 or len(np.unique(y[test])) < 2:
+        raise DataError(
+            f"cannot split {len(np.unique(groups))} stars so that both sides have planets and "
+            "non-planets (give more stars)"
+        )
+    return np.sort(train), np.sort(test)
 
 
 def cv_folds(

@@ -55,10 +55,14 @@ def add_star_context(frame: pd.DataFrame, stars=None) -> pd.DataFrame:
 
 
 def with_star_context(dataset):
-    """``dataset`` with :func:`add_star_context` applied to its table, by its star ids."""
+    """``dataset`` with :func:`add_star_context` applied to its table, by its star ids.
+
+    Light curves are left as they are: each row is a light curve (of a star, or of a window of
+    one with an injected signal), not one candidate among its star's others, and ``exohunt scan``
+    hands a model one signal at a time."""
     from dataclasses import replace
 
-    if dataset.table is None:
+    if dataset.table is None or dataset.has_lightcurves:
         return dataset
     return replace(dataset, table=add_star_context(dataset.table, dataset.groups))
 
