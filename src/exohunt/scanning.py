@@ -31,7 +31,14 @@ import pandas as pd
 
 from exohunt.errors import ConfigError, ModelError
 from exohunt.io.stars import StarCurve, count_stars, iter_stars
-from exohunt.lightcurve.search import SearchResult, SearchSettings, Signal, in_transit, search_star
+from exohunt.lightcurve.search import (
+    SearchResult,
+    SearchSettings,
+    Signal,
+    in_transit,
+    same_period,
+    search_star,
+)
 
 log = logging.getLogger(__name__)
 
@@ -214,7 +221,8 @@ def _others(time, result: SearchResult, signal: Signal) -> np.ndarray:
     """Cadences in the other signals' transits (two durations wide), outside this one's."""
     others = np.zeros(time.size, dtype=bool)
     for other in result.signals:
-        if other.number != signal.number:
+        # a signal at the same period is this one's secondary eclipse: the model must see it
+        if other.number != signal.number and not same_period(other, signal):
             others |= in_transit(time, other.period, other.epoch, 2.0 * other.duration)
     return others & ~in_transit(time, signal.period, signal.epoch, signal.duration)
 
@@ -226,11 +234,11 @@ def _model_input(time, flux, result: SearchResult, signal: Signal, inputs) -> di
     from exohunt.lightcurve.views import global_view, local_view
 
     period = signal.period if np.isfinite(signal.period) else signal.period_lower_limit
+    values = signal.model_inputs()
+    if not result.relative:  # z-scores: a depth in sigma is no depth in ppm
+        values["transit_depth"] = np.nan
     row = {
-        "orbital_period": period,
-        "transit_epoch": signal.epoch,
-        "transit_duration": signal.duration * 24.0,  # hours, as the catalogues give it
-        "transit_depth": signal.depth * 1e6,  # ppm
+        **values,
         # the AstroNet Triage metadata's own names and units
         "Period": period,
         "Epoc": signal.epoch,

@@ -76,6 +76,7 @@ class SearchSettings:
     min_window_days: float = 0.75
     max_window_days: float = 1.5
     mask_factor: float = 2.0  # masked width around each found transit, in durations
+    peaks: int = 5  # BLS peaks weighed by their red-noise SNR before the strongest is taken
 
     def as_params(self) -> dict:
         """Every setting, for logging (``None`` as ``"auto"``)."""
@@ -96,6 +97,8 @@ class SearchSettings:
             raise ValueError(f"min_transits must be at least 2, got {self.min_transits}")
         if not (self.min_snr > 0 and self.min_single_snr > 0):
             raise ValueError("min_snr and min_single_snr must be positive")
+        if self.peaks < 1:
+            raise ValueError(f"peaks must be at least 1, got {self.peaks}")
         return self
 
 
@@ -127,7 +130,40 @@ class Signal:
     single: bool = False
     period_lower_limit: float = np.nan  # days, for single transits
     doubled: bool = False  # found at half the period: odd and even eclipses differed
+    depth_chi2: float = np.nan  # reduced chi-square of the transits' depths about their mean
+    max_event_share: float = np.nan  # the strongest transit's share of the summed SNR^2
+    near_gaps: float = np.nan  # share of transits within a duration + 0.25 d of a gap or an end
+    asymmetry: float = np.nan  # (first half's depth - second half's) / their sum: ~0 for a transit
     mask_width: float = field(default=np.nan, repr=False)  # days masked around each transit
+
+    def model_inputs(self) -> dict:
+        """What a model trained on light curves reads besides the curve: the catalogue-style
+        ephemeris its feature step folds on, and the search's own depth, SNR and SDE. A single
+        transit gives its period's lower limit as the period."""
+        period = self.period if np.isfinite(self.period) else self.period_lower_limit
+        return {
+            "orbital_period": period,
+            "transit_epoch": self.epoch,
+            "transit_duration": self.duration * 24.0,  # hours, as the catalogues give it
+            "transit_depth": self.depth * 1e6,  # ppm
+            "transit_snr": self.snr,
+            "transit_sde": self.sde,
+            # the search's own vetting (others' transits removed; see :func:`vet`)
+            "transit_count": float(self.n_transits),
+            "transit_odd_even_sigma": self.odd_even_sigma,
+            "transit_secondary_snr": self.secondary_snr,
+            "transit_secondary_ratio": (
+                self.secondary_depth / self.depth if self.depth > 0 else np.nan
+            ),
+            "transit_shape_search": self.shape,  # TransitFeatures has its own transit_shape
+            "transit_single": float(self.single),
+            # against a central transit across a Sun-like star: 13 h (P / 365 d)^(1/3)
+            "transit_duration_ratio": self.duration * 24.0 / (13.0 * (period / 365.25) ** (1 / 3)),
+            "transit_depth_chi2": self.depth_chi2,
+            "transit_max_event_share": self.max_event_share,
+            "transit_near_gaps": self.near_gaps,
+            "transit_asymmetry": self.asymmetry,
+        }
 
 
 @dataclass
@@ -264,6 +300,7 @@ def search_star(
         )  # fmt: skip
         if spectrum is None:
             spectrum = result.power
+        result = _red_noise_peak(t_s, y_s, result, periods, durations, limits, settings.peaks)
         signal = _classify(t_s, y_s, result, periods, durations, settings, len(signals) + 1)
         if signal is None:
             signal = single_event(t_s, y_s, durations, settings, len(signals) + 1)
@@ -285,7 +322,7 @@ def search_star(
     for i, signal in enumerate(signals):
         others = np.zeros(t_final.size, dtype=bool)
         for j, other in enumerate(masks):
-            if j != i and not _same_period(signals[j], signal):
+            if j != i and not same_period(signals[j], signal):
                 others |= other  # a signal at the same period is this one's secondary eclipse
         others &= ~in_transit(t_final, signal.period, signal.epoch, signal.duration)
         vet(t_final[~others], y_final[~others], signal)
@@ -297,7 +334,7 @@ def search_star(
     return SearchResult(signals, t_final, y_final, relative, periods, durations, window, spectrum)
 
 
-def _same_period(a: Signal, b: Signal) -> bool:
+def same_period(a: Signal, b: Signal) -> bool:
     return bool(abs(a.period / b.period - 1) < 1e-3) if np.isfinite(a.period * b.period) else False
 
 
@@ -332,7 +369,7 @@ def _same_transits(a: Signal, b: Signal) -> bool:
     reach = a.duration + b.duration
     if a.single and b.single:
         return bool(abs(a.epoch - b.epoch) < reach)
-    if not _same_period(a, b):
+    if not same_period(a, b):
         return False
     return bool(abs(fold(np.array([b.epoch]), a.period, a.epoch)[0]) < reach)
 
@@ -343,6 +380,60 @@ def _transit_mask(t, signal: Signal, settings: SearchSettings) -> np.ndarray:
     if signal.doubled:  # the other eclipse of a binary found at half its period
         mask |= in_transit(t, signal.period, signal.epoch + 0.5 * signal.period, width)
     return mask
+
+
+#: How much higher another peak's red-noise SNR must be than the BLS peak's to be taken instead.
+SWITCH_MARGIN = 1.3
+
+
+def _red_noise_peak(t, y, result, periods, durations, limits, n_peaks: int):
+    """The BLS result moved to whichever of the spectrum's ``n_peaks`` strongest peaks has the
+    highest red-noise SNR (``depth / sigma_T x sqrt(N)``, as :func:`vet` measures it).
+
+    The BLS objective assumes white noise: on a star with spots, K2 pointing drift or TESS
+    scattered light, its strongest peak is often a stretch of correlated noise, while the
+    transit sits at the second or fifth peak with the higher SNR once the noise over a transit
+    duration is counted. Peaks are local maxima at least 1% apart in period."""
+    from dataclasses import replace
+
+    power = np.where(np.isfinite(result.power), result.power, -np.inf)
+    if n_peaks <= 1 or not np.isfinite(result.epoch):
+        return result
+    order = np.argsort(power)[::-1]
+    chosen: list[int] = []
+    for i in order[: 50 * n_peaks]:
+        if not np.isfinite(power[i]):
+            break
+        if all(abs(periods[i] / periods[j] - 1) > 0.01 for j in chosen):
+            chosen.append(int(i))
+        if len(chosen) == n_peaks:
+            break
+    best, best_snr = None, -np.inf
+    for rank, i in enumerate(chosen):
+        if rank and abs(periods[i] / periods[chosen[0]] - 1) < 0.05:
+            continue  # the top peak's own wings
+        fine = np.linspace(periods[max(i - 1, 0)], periods[min(i + 1, periods.size - 1)], 7)
+        allowed = durations[durations <= limits[i]]
+        allowed = allowed[allowed < fine.min()] if allowed.size else durations[:1]
+        if not allowed.size:
+            continue
+        period, epoch, duration, _, _ = bls.refine(t, y, fine, allowed)
+        if not np.isfinite(epoch):
+            continue
+        trial = Signal(0, period, epoch, duration, np.nan, np.nan)
+        base, sigma = _baseline(t, y, trial)
+        if not sigma > 0:
+            continue
+        cycles, depths, _ = transit_depths(t, y, period, epoch, duration, base)
+        inside = in_transit(t, period, epoch, duration)
+        snr = (base - y[inside].mean()) / sigma * np.sqrt(cycles.size) if inside.any() else 0
+        if rank == 0:
+            snr *= SWITCH_MARGIN  # another peak must beat the BLS's own choice clearly
+        if snr > best_snr:
+            best, best_snr = (rank, period, epoch, duration), snr
+    if best is None or best[0] == 0:  # the BLS peak stands
+        return result
+    return replace(result, period=best[1], epoch=best[2], duration=best[3])
 
 
 def _classify(t, y, result, periods, durations, settings, number) -> Signal | None:
@@ -428,9 +519,11 @@ def vet(t: np.ndarray, y: np.ndarray, signal: Signal) -> Signal:
         signal.depth, signal.snr, signal.n_transits = np.nan, np.nan, int(inside.any())
         return signal
     signal.depth = float(base - y[inside].mean())
+    signal.asymmetry = _asymmetry(t, y, signal, base)
     if signal.single:
-        signal.n_transits = 1
+        signal.n_transits, signal.max_event_share = 1, 1.0
         signal.snr = float(signal.depth / sigma)
+        signal.near_gaps = float(_near_gaps(t, np.array([signal.epoch]), signal.duration)[0])
         return signal
     cycles, depths, counts = transit_depths(
         t, y, signal.period, signal.epoch, signal.duration, base
@@ -438,6 +531,9 @@ def vet(t: np.ndarray, y: np.ndarray, signal: Signal) -> Signal:
     signal.n_transits = int(cycles.size)
     signal.snr = float(signal.depth / sigma * np.sqrt(cycles.size))
     points = signal.duration / cadence(t)
+    signal.depth_chi2, signal.max_event_share = _consistency(depths, counts, sigma, points)
+    centres = signal.epoch + cycles * signal.period
+    signal.near_gaps = float(_near_gaps(t, centres, signal.duration).mean())
     signal.odd_depth, signal.even_depth, signal.odd_even_sigma = _odd_even(
         cycles, depths, counts, sigma, points
     )
@@ -446,6 +542,45 @@ def vet(t: np.ndarray, y: np.ndarray, signal: Signal) -> Signal:
     )
     signal.shape = transit_shape(t, y, signal.period, signal.epoch, signal.duration)
     return signal
+
+
+def _consistency(depths, counts, sigma, points_per_transit) -> tuple[float, float]:
+    """Do the transits agree? ``(reduced chi-square of their depths about the weighted mean,
+    the strongest transit's share of the summed SNR^2)``: a planet gives ~1 and ~1/N; a few
+    events of systematics or a star's dimming give far more."""
+    error = sigma * np.sqrt(np.maximum(points_per_transit / np.maximum(counts, 1), 1.0))
+    weight = 1.0 / error**2
+    mean = np.sum(weight * depths) / weight.sum()
+    chi2 = float(np.sum(weight * (depths - mean) ** 2) / max(depths.size - 1, 1))
+    power = np.clip(depths, 0, None) ** 2 * weight
+    share = float(power.max() / power.sum()) if power.sum() > 0 else np.nan
+    return chi2, share
+
+
+def _asymmetry(t, y, signal: Signal, base: float) -> float:
+    """``(d1 - d2) / (d1 + d2)`` of the mean depths of the first and second halves of the
+    transit: ~0 for a planet's symmetric transit, towards 1 for a sharp drop and a slow
+    recovery (a momentum dump, a thermal settling), towards -1 for the reverse."""
+    if np.isfinite(signal.period):
+        offset = fold(t, signal.period, signal.epoch)
+    else:
+        offset = t - signal.epoch
+    half = 0.5 * signal.duration
+    first = y[(offset > -half) & (offset < 0)]
+    second = y[(offset >= 0) & (offset < half)]
+    if not (first.size and second.size):
+        return np.nan
+    d1, d2 = base - first.mean(), base - second.mean()
+    return float((d1 - d2) / (d1 + d2)) if d1 + d2 > 0 else np.nan
+
+
+def _near_gaps(t, centres, duration) -> np.ndarray:
+    """Whether each transit centre lies within ``duration + 0.25 d`` of a gap of half a day or
+    more, or of either end of the data: where scattered light and thermal ramps live."""
+    reach = duration + 0.25
+    steps = np.diff(t)
+    edges = np.concatenate([[t[0]], t[:-1][steps > 0.5], t[1:][steps > 0.5], [t[-1]]])
+    return np.min(np.abs(centres[:, None] - edges[None, :]), axis=1) < reach
 
 
 def weak_secondary(t, y, period, epoch, duration, base, sigma):

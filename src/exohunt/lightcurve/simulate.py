@@ -237,10 +237,11 @@ def _geometry(period, density, impact, rp_rs, mass_ratio=0.0) -> dict:
     return {"a_rs": a_rs, "inc": float(np.degrees(inc)), "duration": duration}
 
 
-def _eclipse(batman, time, period, epoch, rp_rs, geometry, u, secondary=False):
+def _eclipse(batman, time, period, epoch, rp_rs, geometry, u, secondary=False, exposure=None):
     """Fractional flux deficit of a transit (for ``secondary``: the occulted fraction of the
-    companion) on ``time``, integrated over the cadence; and its value at mid-eclipse."""
-    cadence = time[1] - time[0]
+    companion) on ``time``, integrated over the cadence (``exposure`` days, by default the first
+    time step); and its value at mid-eclipse."""
+    cadence = time[1] - time[0] if exposure is None else exposure
     centre = epoch + period / 2 if secondary else epoch
     offset = (time - centre + period / 2) % period - period / 2
     near = np.abs(offset) < geometry["duration"] / 2 + cadence
@@ -377,16 +378,21 @@ def _format_list(template: str, values: np.ndarray) -> str:
 
 
 def _write_flux_csv(rows: pd.DataFrame, handle) -> None:
-    handle.write("star_id,label,time,flux\n")
+    """``star_id, label, time, flux``, then any other (numeric) columns of ``rows``."""
+    extra = [c for c in rows.columns if c not in ("star_id", "label", "time", "flux")]
+    handle.write(",".join(["star_id", "label", "time", "flux", *extra]) + "\n")
     cache: dict[int, tuple[object, str]] = {}
-    for star_id, label, time, flux in rows[["star_id", "label", "time", "flux"]].itertuples(
-        index=False
+    values = rows[extra].to_numpy(dtype=float) if extra else np.empty((len(rows), 0))
+    for k, (star_id, label, time, flux) in enumerate(
+        rows[["star_id", "label", "time", "flux"]].itertuples(index=False)
     ):
         if id(time) not in cache:  # simulated rows share one time array: format it once
-            cache[id(time)] = (time, _format_list(",".join(["%.5f"] * len(time)), time))
+            cache = {id(time): (time, _format_list(",".join(["%.5f"] * len(time)), time))}
         template = ",".join(["%.7g"] * len(flux))
+        tail = "".join("," + ("" if not np.isfinite(v) else f"{v:.9g}") for v in values[k])
         handle.write(
-            f'{star_id},{int(label)},"{cache[id(time)][1]}","{_format_list(template, flux)}"\n'
+            f'{star_id},{int(label)},"{cache[id(time)][1]}","{_format_list(template, flux)}"'
+            f"{tail}\n"
         )
 
 
