@@ -132,8 +132,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="sim.csv", help="data file to write (truth goes beside it)")
     p.add_argument("--format", default="flux-csv", choices=["flux-csv", "kaggle"])
-    p.add_argument("--planet-fraction", type=float, default=0.5)
-    p.add_argument("--eb-fraction", type=float, default=0.15, help="eclipsing binaries (negatives)")
+    p.add_argument(
+        "--planet-fraction", type=float, default=None, help="planets (default 0.5; --into: 0.4)"
+    )
+    p.add_argument(
+        "--eb-fraction", type=float, default=None,
+        help="eclipsing binaries, negatives (default 0.15; --into: 0.2)",
+    )  # fmt: skip
+    p.add_argument(
+        "--into", action="append", metavar="LIGHTCURVES",
+        help="inject into these real light curves (FITS folder, JSON Lines, ...; repeatable) "
+        "instead of simulating the star",
+    )  # fmt: skip
+    p.add_argument(
+        "--known", metavar="CSV",
+        help="with --into: ephemerides to remove from the real curves first (star_id, period, "
+        "epoch, duration_hours; default: a truth.csv beside them; Kepler KOIs always)",
+    )  # fmt: skip
+    p.add_argument(
+        "--artefact-fraction", type=float, default=0.2,
+        help="with --into: momentum dumps, scattered light, outliers, flares, variable stars",
+    )  # fmt: skip
+    p.add_argument("--max-days", type=float, default=60.0, help="with --into: longest window")
+    p.add_argument(
+        "--all-signals", action="store_true",
+        help="with --into: write every light curve, not only those whose signal a scan reports",
+    )  # fmt: skip
+    p.add_argument(
+        "--snr-range", type=float, nargs=2, default=None, metavar=("LOW", "HIGH"),
+        help="SNR of the injected transits (default 4 40; --into: 5 40)",
+    )  # fmt: skip
+    p.add_argument("--n-jobs", type=int, default=-1, help="processes (-1: every usable core)")
     p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser("features", help="light-curve features of a dataset, in chunks")
@@ -453,11 +482,14 @@ def cmd_experiments(args) -> int:
 def cmd_simulate(args) -> int:
     from exohunt.lightcurve.simulate import simulate, write_simulation
 
+    if args.into:
+        return _inject_into(args)
     rows, truth = simulate(
         n=args.n,
         seed=args.seed,
-        planet_fraction=args.planet_fraction,
-        eb_fraction=args.eb_fraction,
+        planet_fraction=0.5 if args.planet_fraction is None else args.planet_fraction,
+        eb_fraction=0.15 if args.eb_fraction is None else args.eb_fraction,
+        snr_range=(4.0, 40.0) if args.snr_range is None else tuple(args.snr_range),
         progress=_ProgressBars(not args.quiet),
     )
     data_path, truth_path = write_simulation(rows, truth, args.out, format=args.format)
@@ -467,6 +499,53 @@ def cmd_simulate(args) -> int:
         f"{labels.get('eb', 0):,} eclipsing binaries, {labels.get('none', 0):,} without a signal"
     )
     print(f"wrote {Path(data_path).resolve()} [{args.format}] and {Path(truth_path).resolve()}")
+    return 0
+
+
+def _found_share(truth) -> float:
+    injected = truth[truth["kind"].isin(["planet", "eb"])]
+    return float(injected["signal_found"].astype(bool).mean()) if len(injected) else 0.0
+
+
+def _inject_into(args) -> int:
+    from exohunt.errors import ConfigError
+    from exohunt.lightcurve.inject import inject, load_hosts, write_injection
+
+    if args.format != "flux-csv":
+        raise ConfigError("--into writes flux-csv only (real light curves differ in length)")
+    planets = 0.4 if args.planet_fraction is None else args.planet_fraction
+    binaries = 0.2 if args.eb_fraction is None else args.eb_fraction
+    rest = 1.0 - planets - binaries - args.artefact_fraction
+    if min(planets, binaries, args.artefact_fraction) < 0 or rest < -1e-9:
+        raise ConfigError(
+            f"--planet-fraction {planets}, --eb-fraction {binaries} and --artefact-fraction "
+            f"{args.artefact_fraction} must be non-negative and add up to at most 1"
+        )
+    hosts = load_hosts(args.into, known=args.known)
+    fractions = {"planet": planets, "eb": binaries, "artefact": args.artefact_fraction,
+                 "none": max(rest, 0.0)}  # fmt: skip
+    rows, truth = inject(
+        hosts, n=args.n, seed=args.seed, fractions=fractions,
+        snr_range=(5.0, 40.0) if args.snr_range is None else tuple(args.snr_range),
+        max_days=args.max_days, n_jobs=args.n_jobs, progress=_ProgressBars(not args.quiet),
+    )  # fmt: skip
+    data_path, truth_path = write_injection(
+        rows, truth, args.out, reported_only=not args.all_signals
+    )
+    kinds = truth["kind"].value_counts()
+    written = truth[truth["signal_reported"].astype(bool)]
+    print(
+        f"injected into {len(rows):,} windows of {len(hosts)} real light curves: "
+        f"{kinds.get('planet', 0):,} planets, {kinds.get('eb', 0):,} eclipsing binaries, "
+        f"{kinds.get('artefact', 0):,} with artefacts, {kinds.get('none', 0):,} as they are; "
+        f"the search found {_found_share(truth):.0%} of the injected transits and eclipses"
+    )
+    if not args.all_signals:
+        print(
+            f"kept the {len(written):,} whose signal a scan reports "
+            f"({int(written['label'].sum()):,} planets; --all-signals keeps every one)"
+        )
+    print(f"wrote {Path(data_path).resolve()} [flux-csv] and {Path(truth_path).resolve()}")
     return 0
 
 
