@@ -23,8 +23,19 @@ $(STAMP): pyproject.toml constraints.txt requirements-lightkurve.txt
 
 install: $(STAMP)
 
+# The real data the light-curve model trains on (not shipped: see docs/lightcurves.md).
+SHARED ?= ../shared/data
+
 demo: $(STAMP)
 	$(BIN)/exohunt experiments --models random_forest xgboost nn --experiment-name exoplanet-detection
+	@echo
+	@if [ -f $(SHARED)/tess_astronet_triage_views.npz ]; then \
+	  echo "The light-curve model: the CNN on the real TESS Triage views (docs/lightcurves.md)"; \
+	  $(BIN)/exohunt experiments $(SHARED)/tess_astronet_triage_views.npz --models cnn \
+	    --epochs 15 --experiment-name lightcurves && \
+	  echo && echo "Scan real light curves with it:" && \
+	  echo "  .venv/bin/exohunt scan $(SHARED)/real_lightcurves --model models:/exohunt-lightcurves@champion"; \
+	else echo "($(SHARED)/tess_astronet_triage_views.npz not found: the light-curve model is skipped)"; fi
 	@echo
 	@echo "Next: open the MLflow UI with  .venv/bin/exohunt ui  and browse to http://127.0.0.1:5000"
 
