@@ -17,8 +17,10 @@ ORDER = [
     "scan",
     "quality",
     "injection",
+    "realdata",
     "scale_memory",
     "server_load",
+    "faults",
     "fuzz",
 ]
 

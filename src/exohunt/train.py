@@ -32,7 +32,7 @@ from exohunt.evaluate import (
     summarise_folds,
 )
 from exohunt.serving import HASH_KEY, MODEL_FILE, file_sha256
-from exohunt.tracking import NullTracker, Tracker
+from exohunt.tracking import NullTracker, Tracker, UnrecordedError
 
 log = logging.getLogger(__name__)
 
@@ -282,76 +282,83 @@ def train(
     stage = output_dir.with_name(output_dir.name + ".partial")
     shutil.rmtree(stage, ignore_errors=True)
 
-    with tracker.run(run_name):
-        started = time.perf_counter()
-        tracker.set_tags({"exohunt_version": __version__, "data_format": dataset.format})
-        tracker.prepare_model_logging(config.model, saved_model_modules(config.model))
-        y = rows.labels.astype(int)
-        train_idx, test_idx = split_by_star(y, rows.groups, config.test_size, config.random_state)
-        train_rows, test_rows = rows.take(train_idx), rows.take(test_idx)
-        tracker.log_dataset(train_rows, train_rows.to_frame(), context="training")
+    try:
+        with tracker.run(run_name):
+            started = time.perf_counter()
+            tracker.set_tags({"exohunt_version": __version__, "data_format": dataset.format})
+            tracker.prepare_model_logging(config.model, saved_model_modules(config.model))
+            y = rows.labels.astype(int)
+            train_idx, test_idx = split_by_star(
+                y, rows.groups, config.test_size, config.random_state
+            )
+            train_rows, test_rows = rows.take(train_idx), rows.take(test_idx)
+            tracker.log_dataset(train_rows, train_rows.to_frame(), context="training")
 
-        cv = None
-        if config.cv:
-            cv = cross_validate(rows, config, progress)
-            tracker.log_metrics(_flatten_cv(cv))
+            cv = None
+            if config.cv:
+                cv = cross_validate(rows, config, progress)
+                tracker.log_metrics(_flatten_cv(cv))
 
-        fitted = fit_model(train_rows, config, progress)
-        test_proba = fitted.model.predict_proba(test_rows.to_frame())[:, 1]
-        metrics = compute_metrics(y[test_idx], test_proba, fitted.threshold)
+            fitted = fit_model(train_rows, config, progress)
+            test_proba = fitted.model.predict_proba(test_rows.to_frame())[:, 1]
+            metrics = compute_metrics(y[test_idx], test_proba, fitted.threshold)
 
-        metadata = {
-            "model_type": config.model,
-            "input_csv": str(dataset.source),
-            "output_path": str(output_dir),
-            "test_size": config.test_size,
-            "random_state": config.random_state,
-            "n_features": len(fitted.feature_names),
-            "n_train_samples": fitted.n_train,
-            "n_val_samples": fitted.n_val,
-            "n_test_samples": len(test_idx),
-            "flux_features_extracted": bool(config.flux_features and dataset.has_lightcurves),
-            "trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "feature_names": fitted.feature_names,
-            "label_mapping": dataset.mapping.to_dict(),
-            "label_column": dataset.label_column,
-            "data_format": dataset.format,
-            "row_counts": dataset.counts(),
-            "threshold": fitted.threshold,
-            "model_params": model_params(fitted, config.model),
-            "config": config.to_dict(),
-            "exohunt_version": __version__,
-            "run_name": run_name,
-        }
-        all_metrics = {
-            "test": metrics,
-            "validation": fitted.val_metrics,
-            "threshold": fitted.threshold,
-        }
-        if cv is not None:
-            all_metrics["cv"] = cv
-        save_model(fitted, all_metrics, metadata, stage)
-        tracker.log_params(_common_params(metadata) | metadata["model_params"])
-        tracker.set_tags({HASH_KEY: metadata[HASH_KEY][MODEL_FILE]})
-        tracker.log_history(fitted.history)
-        tracker.log_metrics(_scalars(metrics))
-        tracker.log_metrics(_scalars(fitted.val_metrics), prefix="val_")
-        # queued first: the tracker writes the model while the plots are drawn
-        model_uris = tracker.log_model(
-            fitted, test_rows.to_frame(), config.model, metadata, stage / MODEL_FILE
-        )
-        plots = save_plots(
-            y[test_idx],
-            test_proba,
-            fitted.threshold,
-            stage / "plots",
-            feature_names=fitted.feature_names,
-            importances=feature_importances(fitted),
-            title=config.model,
-        )
-        tracker.log_artifacts(plots + [stage / "metrics.json", stage / "model_metadata.json"])
-        tracker.log_metrics({"duration_seconds": time.perf_counter() - started})
-        run_id = tracker.run_id()
+            metadata = {
+                "model_type": config.model,
+                "input_csv": str(dataset.source),
+                "output_path": str(output_dir),
+                "test_size": config.test_size,
+                "random_state": config.random_state,
+                "n_features": len(fitted.feature_names),
+                "n_train_samples": fitted.n_train,
+                "n_val_samples": fitted.n_val,
+                "n_test_samples": len(test_idx),
+                "flux_features_extracted": bool(config.flux_features and dataset.has_lightcurves),
+                "trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "feature_names": fitted.feature_names,
+                "label_mapping": dataset.mapping.to_dict(),
+                "label_column": dataset.label_column,
+                "data_format": dataset.format,
+                "row_counts": dataset.counts(),
+                "threshold": fitted.threshold,
+                "model_params": model_params(fitted, config.model),
+                "config": config.to_dict(),
+                "exohunt_version": __version__,
+                "run_name": run_name,
+            }
+            all_metrics = {
+                "test": metrics,
+                "validation": fitted.val_metrics,
+                "threshold": fitted.threshold,
+            }
+            if cv is not None:
+                all_metrics["cv"] = cv
+            save_model(fitted, all_metrics, metadata, stage)
+            tracker.log_params(_common_params(metadata) | metadata["model_params"])
+            tracker.set_tags({HASH_KEY: metadata[HASH_KEY][MODEL_FILE]})
+            tracker.log_history(fitted.history)
+            tracker.log_metrics(_scalars(metrics))
+            tracker.log_metrics(_scalars(fitted.val_metrics), prefix="val_")
+            # queued first: the tracker writes the model while the plots are drawn
+            model_uris = tracker.log_model(
+                fitted, test_rows.to_frame(), config.model, metadata, stage / MODEL_FILE
+            )
+            plots = save_plots(
+                y[test_idx],
+                test_proba,
+                fitted.threshold,
+                stage / "plots",
+                feature_names=fitted.feature_names,
+                importances=feature_importances(fitted),
+                title=config.model,
+            )
+            tracker.log_artifacts(plots + [stage / "metrics.json", stage / "model_metadata.json"])
+            tracker.log_metrics({"duration_seconds": time.perf_counter() - started})
+            run_id = tracker.run_id()
+    except UnrecordedError as exc:
+        # the model is whole, only its record on the store is not: keep both
+        move_into_place(stage, output_dir)
+        raise exc.saved(output_dir, {f"{stage}/": f"{output_dir}/"}) from None
     move_into_place(stage, output_dir)
 
     return TrainResult(

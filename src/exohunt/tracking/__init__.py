@@ -30,6 +30,7 @@ from exohunt.tracking.models import NATIVE_MODEL, SERVABLE_MODEL, load_logged_mo
 from exohunt.tracking.store import (
     DEFAULT_EXPERIMENT,
     SERVER_CHECK_TIMEOUT_SECONDS,
+    StoreUnavailableError,
     artifact_root_for,
     check_tracking_server,
     default_store,
@@ -37,7 +38,9 @@ from exohunt.tracking.store import (
     prepare_store,
     redact,
     resolve_tracking_uri,
+    retry_seconds,
 )
+from exohunt.tracking.unrecorded import Unrecorded, UnrecordedError
 
 __all__ = [
     "DEFAULT_EXPERIMENT",
@@ -45,6 +48,9 @@ __all__ = [
     "SERVABLE_MODEL",
     "SERVER_CHECK_TIMEOUT_SECONDS",
     "MlflowTracker",
+    "StoreUnavailableError",
+    "Unrecorded",
+    "UnrecordedError",
     "NullTracker",
     "Tracker",
     "artifact_root_for",
@@ -158,6 +164,12 @@ class MlflowTracker(Tracker):
 
     A tracking server is asked first, before any work: one that does not answer raises
     ExohuntError, one that refuses the credentials (401) or the experiment (403) TrackingError.
+
+    Once the run is open, the worker retries a store that stops answering (for
+    ``EXOHUNT_TRACKING_RETRY_SECONDS``, default 120 s) while training goes on. Whatever could
+    still not be recorded is kept, per run, in an :class:`Unrecorded` ledger; a run that ends
+    with a non-empty ledger is marked FAILED (when the store answers) and its block raises
+    :class:`UnrecordedError` carrying the ledger, so the caller can keep the values locally.
     """
 
     enabled = True
@@ -173,8 +185,11 @@ class MlflowTracker(Tracker):
         check_tracking_server(uri)
         check_tracking_access(uri, experiment_name)  # 401/403 now, not after training
         self._queue: queue.Queue = queue.Queue()
-        self._pending: list[Future] = []
+        # each queued call: its future and, for a call that records into a run, that run's
+        # ledger and what the call records (kept there if it fails)
+        self._pending: list[tuple[Future, Unrecorded | None, str, dict]] = []
         self._run_ids: list[Future] = []
+        self._ledgers: list[Unrecorded] = []
         from exohunt.tracking.worker import open_channel
 
         self._channel = open_channel(uri, keep_warm)
@@ -182,7 +197,9 @@ class MlflowTracker(Tracker):
             target=_drain, args=(self._queue, self._channel), name="exohunt-tracking", daemon=True
         ).start()
         weakref.finalize(self, self._queue.put, None)  # ends the thread and the worker
-        self._opened: Future = self._submit("open", uri, experiment_name, os.getcwd())
+        self._opened: Future = self._submit(
+            "open", uri, experiment_name, os.getcwd(), retry_seconds=retry_seconds()
+        )
 
     def close(self) -> None:
         """Write what is queued, let the worker go and, for a command that asked for one,
@@ -195,21 +212,29 @@ class MlflowTracker(Tracker):
             self._channel.close(leave_spare=self._keep_warm, modules=modules)
             self._queue.put(None)
 
-    def _submit(self, method: str, *args, **kwargs) -> Future:
-        """Queue a call of the worker's backend ``method`` and return its future."""
+    def _submit(self, method: str, *args, records: dict | None = None, **kwargs) -> Future:
+        """Queue a call of the worker's backend ``method`` and return its future. ``records``:
+        what the call records into the open run (see :meth:`Unrecorded.add`), kept in the run's
+        ledger if the call fails."""
         future: Future = Future()
         self._queue.put((future, method, args, kwargs))
-        self._pending.append(future)
+        ledger = self._ledgers[-1] if records is not None and self._ledgers else None
+        self._pending.append((future, ledger, method, records or {}))
         return future
 
     def flush(self, timeout: float | None = None) -> None:
-        """Wait until everything queued is written; raise the first tracking error."""
+        """Wait until everything queued is written; raise the first tracking error (a failed
+        call that records into a run goes into that run's ledger instead)."""
         errors = []
         while self._pending:  # a call stays pending until it is written (Ctrl-C may come first)
+            future, ledger, method, records = self._pending[0]
             try:
-                self._pending[0].result(timeout=timeout)
+                future.result(timeout=timeout)
             except Exception as exc:
-                errors.append(exc)
+                if ledger is None:
+                    errors.append(exc)
+                else:
+                    ledger.add(method, records, exc)
             self._pending.pop(0)
         if errors:
             exc = errors[0]
@@ -229,20 +254,53 @@ class MlflowTracker(Tracker):
     def run(self, name: str, nested: bool = False, tags: dict | None = None) -> Iterator[None]:
         if self.source:  # else MLflow names the worker process's "-c" as the run's source
             tags = {"mlflow.source.name": self.source, "mlflow.source.type": "LOCAL"} | (tags or {})
-        self._run_ids.append(self._submit("start_run", name, nested, tags))
+        started = self._submit("start_run", name, nested, tags)
+        self._run_ids.append(started)
+        ledger = Unrecorded(store=self.store, run_name=name)
+        self._ledgers.append(ledger)
         try:
             yield
         except KeyboardInterrupt:
+            self._ledgers.pop()
             self._submit("end_run", "KILLED", "interrupted (Ctrl-C)")
             self._finish(quiet=True)
             raise
         except BaseException as exc:
+            self._ledgers.pop()
             self._submit("end_run", "FAILED", str(exc)[:5000], type(exc).__name__)
             self._finish(quiet=True)
             raise
         else:
+            self._end_recorded(started, ledger)
+
+    def _end_recorded(self, started: Future, ledger: Unrecorded) -> None:
+        """End a run whose block finished: FINISHED when everything it logged was recorded;
+        else FAILED (if the store answers) and raise UnrecordedError with its ledger."""
+        try:
+            self.flush()
+        except StoreUnavailableError as exc:  # the run's start itself: nothing was recorded
+            ledger.start_error = exc
+        except BaseException:
+            self._ledgers.pop()
+            self._run_ids.pop()
+            raise
+        if ledger.start_error is None:
+            ledger.run_id = started.result()
+        if not ledger:
+            self._ledgers.pop()
             self._submit("end_run", "FINISHED")
             self._finish()
+            return
+        if ledger.run_id is not None:
+            self._submit("end_run", "FAILED", ledger.summary(), "UnrecordedError")
+        self._ledgers.pop()
+        try:
+            self._run_ids.pop()
+            self.flush(timeout=max(60.0, retry_seconds() + 30))
+            ledger.marked_failed = ledger.run_id is not None
+        except Exception as exc:
+            log.debug("could not mark run %s FAILED: %s", ledger.run_id, exc)
+        raise UnrecordedError(ledger)
 
     def _finish(self, quiet: bool = False) -> None:
         self._run_ids.pop()
@@ -254,7 +312,11 @@ class MlflowTracker(Tracker):
             log.warning("could not record the run's end: %s", exc)
 
     def run_id(self) -> str | None:
-        return self._run_ids[-1].result() if self._run_ids else None
+        """The open run's id; None when there is none, or its start was never recorded."""
+        try:
+            return self._run_ids[-1].result() if self._run_ids else None
+        except StoreUnavailableError:
+            return None
 
     def prepare_model_logging(self, model_name: str, modules: tuple[str, ...] = ()) -> None:
         from exohunt.tracking.backend import modules_for_model
@@ -263,22 +325,29 @@ class MlflowTracker(Tracker):
         self._submit("prepare_model_logging", model_name, tuple(modules))
 
     def log_params(self, params: dict) -> None:
-        self._submit("log_params", dict(params))
+        self._submit("log_params", dict(params), records={"params": dict(params)})
 
     def log_metrics(self, metrics: dict, step: int | None = None, prefix: str = "") -> None:
-        self._submit("log_metrics", dict(metrics), step, prefix)
+        values = {f"{prefix}{k}": v for k, v in metrics.items()}
+        self._submit(
+            "log_metrics", dict(metrics), step, prefix, records={"metrics": (values, step)}
+        )
 
     def log_history(self, history: dict[str, list[float]]) -> None:
-        self._submit("log_history", {k: [float(x) for x in v] for k, v in history.items()})
+        history = {k: [float(x) for x in v] for k, v in history.items()}
+        self._submit("log_history", history, records={"history": history})
 
     def set_tags(self, tags: dict) -> None:
-        self._submit("set_tags", dict(tags))
+        self._submit("set_tags", dict(tags), records={"tags": dict(tags)})
 
     def tag_run(self, run_id: str, tags: dict) -> None:
-        self._submit("tag_run", run_id, dict(tags))
+        self._submit("tag_run", run_id, dict(tags), records={"tags": dict(tags), "run": run_id})
 
     def log_artifacts(self, paths: list[Path], artifact_path: str | None = None) -> None:
-        self._submit("log_artifacts", [str(p) for p in paths], artifact_path)
+        for path in paths:  # one call each: a failure names exactly the files not recorded
+            self._submit(
+                "log_artifacts", [str(path)], artifact_path, records={"artifacts": [str(path)]}
+            )
 
     def log_dataset(self, dataset, frame, context: str = "training") -> None:
         from exohunt.dataset import ARRAY_COLUMNS
@@ -288,7 +357,14 @@ class MlflowTracker(Tracker):
         labelled = dataset.labels is not None
         if labelled:
             table = table.assign(exohunt_label=dataset.labels)
-        self._submit("log_dataset", table, str(dataset.source), labelled, context)
+        self._submit(
+            "log_dataset",
+            table,
+            str(dataset.source),
+            labelled,
+            context,
+            records={"datasets": [str(dataset.source)]},
+        )
 
     def log_model(
         self, fitted, frame, model_name: str, metadata: dict, model_file: Path | None = None
@@ -296,7 +372,15 @@ class MlflowTracker(Tracker):
         """Queue logging of the model; the returned future gives ``{"native", "servable"}`` URIs.
         With ``model_file`` the worker reads the saved model instead of receiving a copy."""
         model = str(model_file) if model_file is not None else fitted.model
-        return self._submit("log_model", model, frame.iloc[:5], model_name, dict(metadata))
+        where = str(model_file) if model_file is not None else "(not saved locally)"
+        return self._submit(
+            "log_model",
+            model,
+            frame.iloc[:5],
+            model_name,
+            dict(metadata),
+            records={"models": [where]},
+        )
 
     def register(self, model_uri: str, name: str, alias: str = "champion") -> str:
         """Register ``model_uri`` as a new version of ``name``, point ``alias`` at it, and return

@@ -9,7 +9,8 @@ import logging
 import math
 import shutil
 import subprocess
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -17,11 +18,26 @@ import numpy as np
 from exohunt.errors import ExohuntError, TrackingError
 from exohunt.tracking.access import access_error, tracking_username
 from exohunt.tracking.models import _log_native, _log_servable
-from exohunt.tracking.store import PACKAGE_DIR, _import_mlflow, _store_lock, prepare_store
+from exohunt.tracking.store import (
+    PACKAGE_DIR,
+    RETRY_SECONDS,
+    StoreUnavailableError,
+    _import_mlflow,
+    _store_lock,
+    _unavailable_reason,
+    prepare_store,
+    redact,
+)
 
 log = logging.getLogger(__name__)
 
 _BATCH = 1000  # MLflow's limit of metrics per log_batch call
+_MAX_BACKOFF_SECONDS = 8.0
+#: The calls that record into the open run: without one they would start a run of their own.
+_RUN_CALLS = frozenset(
+    {"log_params", "log_metrics", "log_history", "set_tags", "log_artifacts", "log_dataset"}
+    | {"log_model"}
+)
 
 
 def warm_up(uri: str, modules: tuple[str, ...] = ()) -> None:
@@ -83,12 +99,20 @@ class _MlflowBackend:
     """The MLflow calls behind :class:`MlflowTracker`, made in its worker process
     (:func:`exohunt.tracking.worker.serve`)."""
 
-    def __init__(self, uri: str, experiment_name: str, worker: str = "cold"):
+    def __init__(
+        self,
+        uri: str,
+        experiment_name: str,
+        worker: str = "cold",
+        retry_seconds: float = RETRY_SECONDS,
+    ):
         self._mlflow = _import_mlflow()
         _skip_package_scan()
         self._uri, self._experiment_name = uri, experiment_name
+        self._retry_seconds = retry_seconds
+        self._outage_started: float | None = None  # when the store stopped answering
         try:
-            self.experiment_id = prepare_store(uri, experiment_name)
+            self.experiment_id = self._retrying(lambda: prepare_store(uri, experiment_name))
         except ExohuntError as exc:
             refused = self._refused(exc.__cause__)
             if refused is None:
@@ -97,6 +121,48 @@ class _MlflowBackend:
         self._mlflow.set_tracking_uri(uri)
         self._worker = worker
         self.modules: list[str] = []  # what logging the models needed: the next spare imports it
+
+    def call(self, method: str, *args, **kwargs):
+        """Make the call ``method``, retrying while the store does not answer (see
+        :meth:`_retrying`). A call that records into the run needs one open: without it MLflow
+        would start a run of its own."""
+        function = getattr(self, method)
+        if method in ("end_run", "abandon", "run_id", "prepare_model_logging"):
+            return function(*args, **kwargs)
+        if method in _RUN_CALLS and self._mlflow.active_run() is None:
+            raise ExohuntError("no run is open on the tracking store (its start was not recorded)")
+        return self._retrying(lambda: function(*args, **kwargs))
+
+    def _retrying(self, function: Callable):
+        """``function()``, tried again with backoff (0.5 s doubling to 8 s) while the store does
+        not answer: a server down or restarting, a database locked by another process. One
+        outage has one budget, ``retry_seconds``: once spent, every call until the store answers
+        again is tried once. Raises StoreUnavailableError saying what and for how long; other
+        errors as they are."""
+        delay = 0.5
+        while True:
+            try:
+                value = function()
+            except Exception as exc:
+                reason = _unavailable_reason(exc)
+                if reason is None:
+                    raise
+                now = time.monotonic()
+                if self._outage_started is None:
+                    self._outage_started = now
+                    log.warning("tracking store %s: %s; retrying", redact(self._uri), reason)
+                left = self._outage_started + self._retry_seconds - now
+                if left <= 0:
+                    waited = now - self._outage_started
+                    raise StoreUnavailableError(
+                        f"{reason} (retried for {waited:.0f} s; "
+                        "EXOHUNT_TRACKING_RETRY_SECONDS sets how long)"
+                    ) from None
+                time.sleep(min(delay, left))
+                delay = min(2 * delay, _MAX_BACKOFF_SECONDS)
+            else:
+                self._outage_started = None
+                return value
 
     def _refused(self, exc: BaseException | None) -> TrackingError | None:
         """The one-line error when ``exc`` is the server's 401 or 403, else None."""
@@ -121,17 +187,39 @@ class _MlflowBackend:
         return run.info.run_id
 
     def end_run(self, status: str, error: str | None = None, error_type: str | None = None):
+        """End the open run with ``status`` (and the error in its tags), retrying while the store
+        does not answer; the run is closed here even when the store never hears of it."""
+        run = self._mlflow.active_run()
+        if run is None:
+            return
+        run_id = run.info.run_id
+        client = self._mlflow.tracking.MlflowClient()
+        failure = None
         if error is not None:
-            tags = {"exohunt.error": error}
-            if error_type:
-                tags["exohunt.error_type"] = error_type
-            self._mlflow.set_tags(tags)
-        self._mlflow.end_run(status=status)
+            tags = {"exohunt.error": error} | (
+                {"exohunt.error_type": error_type} if error_type else {}
+            )
+            try:
+                self._retrying(lambda: [client.set_tag(run_id, k, v) for k, v in tags.items()])
+            except Exception as exc:
+                failure = exc
+        try:
+            self._mlflow.end_run(status=status)  # leaves the run first, then tells the store
+        except Exception:
+            try:
+                self._retrying(lambda: client.set_terminated(run_id, status))
+            except Exception as exc:
+                failure = failure or exc
+        if failure is not None:
+            raise failure
 
     def abandon(self) -> None:
-        """End the runs the training process left open (it died): FAILED, saying so."""
+        """End the runs the training process left open (it died): FAILED, saying so. Tried once:
+        nobody waits for this process any more."""
+        self._retry_seconds = 0.0
         while self._mlflow.active_run() is not None:
-            self.end_run("FAILED", "the exohunt process ended before its run did")
+            with contextlib.suppress(Exception):
+                self.end_run("FAILED", "the exohunt process ended before its run did")
 
     def prepare_model_logging(self, model_name: str, modules: tuple[str, ...] = ()) -> None:
         """Import what loading and logging this model will need (torch alone is ~2 s), while it

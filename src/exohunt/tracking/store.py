@@ -19,6 +19,62 @@ log = logging.getLogger(__name__)
 
 DEFAULT_EXPERIMENT = "exoplanet-detection"
 
+#: Seconds the tracking worker keeps retrying, with backoff, while the store does not answer (a
+#: server down or restarting, a SQLite file locked by another process) before it gives up and the
+#: command reports what was not recorded. ``EXOHUNT_TRACKING_RETRY_SECONDS`` overrides it.
+RETRY_SECONDS = 120.0
+
+
+def retry_seconds() -> float:
+    """The retry budget: ``EXOHUNT_TRACKING_RETRY_SECONDS``, else :data:`RETRY_SECONDS`.
+    Raises ExohuntError for a value that is not a number of seconds."""
+    text = os.environ.get("EXOHUNT_TRACKING_RETRY_SECONDS", "").strip()
+    if not text:
+        return RETRY_SECONDS
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise ExohuntError(
+            f"EXOHUNT_TRACKING_RETRY_SECONDS={text!r} is not a number of seconds (use e.g. 120)"
+        )
+    return value
+
+
+class StoreUnavailableError(ExohuntError):
+    """The tracking store did not answer (server down, database locked) for the whole retry
+    budget; raised by the worker, so the message says what happened and for how long."""
+
+
+def _unavailable_reason(exc: BaseException) -> str | None:
+    """Why the store did not answer, if that is what ``exc`` (or an exception it chains) says:
+    a server that refuses connections, times out or answers 502/503/504, or a SQLite database
+    locked by another process. None for any other error (it is not retried)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        text = str(exc)
+        lowered = text.lower()
+        if "database is locked" in lowered or "database table is locked" in lowered:
+            return "the SQLite database is locked by another process"
+        for marker, reason in (
+            ("connection refused", "the server refuses connections"),
+            ("max retries exceeded", "the server does not answer"),
+            ("connection aborted", "the server dropped the connection"),
+            ("remotedisconnected", "the server dropped the connection"),
+            ("connection reset", "the server dropped the connection"),
+            ("read timed out", "the server did not answer in time"),
+            ("connecttimeout", "the server did not answer in time"),
+        ):
+            if marker in lowered:
+                return reason
+        status = getattr(exc, "get_http_status_code", lambda: None)()
+        if status in (429, 502, 503, 504):
+            return f"the server answers HTTP {status}"
+        exc = exc.__cause__ or exc.__context__
+    return None
+
 
 # --------------------------------------------------------------------------- the store
 def default_store(root: Path | None = None) -> tuple[str, str]:

@@ -245,6 +245,20 @@ def _become_worker() -> None:
         os.nice(WORKER_NICE)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    # The backend retries a store that does not answer, within one bounded budget
+    # (exohunt.tracking.backend); MLflow's own retries (7, with backoff, per request) would
+    # stack minutes on top of it.
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    # exohunt's own warnings (a store that stops answering) go to this process's stderr: the
+    # command's terminal for a cold worker, <socket>.log for a spare. Libraries imported later
+    # reconfigure the root logger (importing mlflow.pytorch sets its level to ERROR); these
+    # do not depend on it.
+    messages = logging.StreamHandler(sys.stderr)
+    messages.setFormatter(logging.Formatter("warning: %(message)s"))
+    package = logging.getLogger("exohunt")
+    package.setLevel(logging.WARNING)
+    package.addHandler(messages)
+    package.propagate = False
     # MLflow's advisory warnings (type hints, integer columns) are about MLflow usage, not the
     # user's data, and this process has no terminal of its own to show them sensibly.
     import warnings
@@ -275,7 +289,7 @@ def serve(reader, writer, kind: str) -> tuple[str, ...]:
                 uri, experiment_name, cwd = args
                 os.chdir(cwd)
                 try:
-                    backend = _MlflowBackend(uri, experiment_name, worker=kind)
+                    backend = _MlflowBackend(uri, experiment_name, worker=kind, **kwargs)
                 except BaseException as exc:
                     not_opened = exc  # every later call fails with it, not on a missing backend
                     raise
@@ -283,7 +297,7 @@ def serve(reader, writer, kind: str) -> tuple[str, ...]:
             elif backend is None:
                 raise not_opened
             else:
-                value = getattr(backend, method)(*args, **kwargs)
+                value = backend.call(method, *args, **kwargs)
             reply = (True, value)
         except BaseException as exc:
             reply = (False, _portable(exc))
