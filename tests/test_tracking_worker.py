@@ -161,22 +161,30 @@ def test_a_killed_command_leaves_its_run_failed_not_running(store, tmp_path):
     assert len(run.inputs.dataset_inputs) == 1  # what was logged stays
 
 
-def test_calls_after_a_failed_open_fail_with_its_error(tmp_path, monkeypatch):
-    import io
+def test_calls_after_a_failed_open_fail_with_its_error(tmp_path):
+    """The worker's loop on a store it cannot open: every later call fails with the open's own
+    error, not "NoneType has no start_run". Run in a fresh interpreter: the errors cross a pipe
+    pickled, by class name, so the check must not depend on what earlier tests imported."""
+    script = f"""
+import io
+from exohunt.errors import ExohuntError
+from exohunt.tracking.worker import receive, send, serve
 
-    from exohunt.errors import ExohuntError
-    from exohunt.tracking.worker import receive, send, serve
-
-    monkeypatch.chdir(tmp_path)  # the worker moves to the command's folder
-    requests, replies = io.BytesIO(), io.BytesIO()
-    send(requests, ("open", ("nosuchscheme://x", "x", str(tmp_path)), {}))
-    send(requests, ("start_run", ("r", False, None), {}))
-    send(requests, ("run_id", (), {}))
-    requests.seek(0)
-    serve(requests, replies, kind="cold")
-    replies.seek(0)
-    opened, started, run_id = receive(replies), receive(replies), receive(replies)
-    assert not opened[0] and isinstance(opened[1], ExohuntError)
-    assert "cannot use the tracking store nosuchscheme://x" in str(opened[1])
-    for ok, error in (started, run_id):  # the store's error, not "NoneType has no start_run"
-        assert not ok and type(error) is type(opened[1]) and str(error) == str(opened[1])
+requests, replies = io.BytesIO(), io.BytesIO()
+send(requests, ("open", ("nosuchscheme://x", "x", {str(tmp_path)!r}), {{}}))
+send(requests, ("start_run", ("r", False, None), {{}}))
+send(requests, ("run_id", (), {{}}))
+requests.seek(0)
+serve(requests, replies, kind="cold")
+replies.seek(0)
+opened, started, run_id = receive(replies), receive(replies), receive(replies)
+assert not opened[0] and isinstance(opened[1], ExohuntError), opened
+assert "cannot use the tracking store nosuchscheme://x" in str(opened[1])
+for ok, error in (started, run_id):
+    assert not ok and type(error) is type(opened[1]) and str(error) == str(opened[1]), error
+print("ok")
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr

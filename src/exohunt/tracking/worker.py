@@ -309,13 +309,17 @@ def serve(reader, writer, kind: str) -> tuple[str, ...]:
 
 
 def _portable(exc: BaseException) -> BaseException:
-    """``exc`` if it is an exohunt error that survives pickling, else a RemoteError."""
+    """``exc`` if it is an exohunt error that survives pickling; else the same error rebuilt
+    from its message alone (what it carries beside the message, such as the MLflow exception it
+    wraps, may not pickle); else a RemoteError."""
     if isinstance(exc, ExohuntError):
-        try:
-            pickle.loads(pickle.dumps(exc))
-            return exc
-        except Exception:
-            pass
+        for candidate in (exc, lambda: type(exc)(str(exc))):
+            try:
+                error = candidate() if callable(candidate) else candidate
+                pickle.loads(pickle.dumps(error))
+                return error
+            except Exception:
+                continue
     return RemoteError(f"{type(exc).__name__}: {exc}")
 
 
