@@ -140,6 +140,8 @@ def independent_generator(n: int, seed: int):
     30-minute cadence with a 1-day gap in the middle, white noise plus power-law (1/f^a, a in
     1-2.5) red noise drawn in Fourier space, a slow ramp after each gap, and trapezoid transits
     (ingress 5-30% of the duration) of periods 0.5-13 d."""
+    from exohunt.lightcurve.inject import transit_snr
+
     rng = np.random.default_rng(10_000 + seed)
     curves, records = [], []
     for _ in range(n):
@@ -166,8 +168,6 @@ def independent_generator(n: int, seed: int):
         phase = np.abs((t - epoch + 0.5 * period) % period - 0.5 * period)
         shape = np.clip((0.5 * duration - phase) / ingress, 0, 1)
         # the SNR as scan measures it: red noise over the duration, transits with data
-        from exohunt.lightcurve.inject import transit_snr
-
         base = flux / pd.Series(flux).rolling(int(1 / step), center=True, min_periods=5).median()
         sigma, count = transit_snr(t, base.to_numpy(), period, epoch, duration)
         target = float(np.exp(rng.uniform(np.log(5.0), np.log(40.0))))

@@ -49,7 +49,8 @@ import numpy as np
 import pandas as pd
 
 from exohunt.errors import ConfigError, DataError
-from exohunt.lightcurve.clean import biweight_trend, clean, robust_std
+from exohunt.lightcurve.clean import clean, detrend, robust_std
+from exohunt.lightcurve.search import cadence, duration_noise, in_transit
 from exohunt.lightcurve.simulate import (
     _eclipse,
     _geometry,
@@ -260,7 +261,7 @@ def _usable(star, bin_minutes: float, min_days: float):
 
 def _bin(t: np.ndarray, f: np.ndarray, width: float) -> tuple[np.ndarray, np.ndarray]:
     """Mean flux in bins of ``width`` days when the cadence is shorter (else unchanged)."""
-    step = float(np.median(np.diff(t)))
+    step = cadence(t)
     if step >= 0.75 * width:
         return t, f
     index = np.floor((t - t[0]) / width).astype(np.int64)
@@ -404,17 +405,13 @@ def _window(rng, host: Host, max_days: float):
 
 def _noise(t, f) -> np.ndarray:
     """The host's flux divided by a 1-day biweight trend: what the SNR is measured on."""
-    trend = biweight_trend(t, f, _NOISE_WINDOW_DAYS)
-    return np.where(trend > 0, f / trend, np.nan)
+    return detrend(t, f, _NOISE_WINDOW_DAYS)
 
 
 def transit_snr(t, y, period, epoch, duration) -> tuple[float, int]:
     """``(sigma_T, N)``: the detrended scatter over one transit duration, out of transit, and
     the transits with data (as :mod:`exohunt.lightcurve.search` measures them)."""
-    from exohunt.lightcurve.search import duration_noise
-
-    offset = (t - epoch + 0.5 * period) % period - 0.5 * period
-    inside = np.abs(offset) < 0.5 * duration
+    inside = in_transit(t, period, epoch, duration)
     ok = np.isfinite(y)
     sigma = duration_noise(t[ok & ~inside], y[ok & ~inside], duration)
     cycles = np.unique(np.round((t[inside] - epoch) / period))
@@ -454,8 +451,8 @@ def _planet(rng, batman, t, f, snr_range, max_period):
     sigma, n_transits = transit_snr(t, y, period, epoch, geometry["duration"])
     for attempt in range(1 if giant else 4):
         geometry = _geometry(period, density, impact, rp_rs)
-        deficit, depth = _eclipse(batman, t, period, epoch, rp_rs, geometry, u, exposure=_step(t))
-        inside = _inside(t, period, epoch, geometry["duration"])
+        deficit, depth = _eclipse(batman, t, period, epoch, rp_rs, geometry, u, exposure=cadence(t))
+        inside = in_transit(t, period, epoch, geometry["duration"])
         box = float(deficit[inside].mean()) if inside.any() else 0.0
         snr = box / sigma * np.sqrt(max(n_transits, 1)) if sigma > 0 else np.nan
         if attempt < 3 and box > 0 and np.isfinite(snr):
@@ -472,9 +469,9 @@ def _binary(rng, batman, t, f, snr_range, max_period):
     rp_rs, mass_ratio = float(rng.uniform(0.2, 0.9)), float(rng.uniform(0.3, 1.0))
     impact, u = float(rng.uniform(0, 0.95 * (1 + rp_rs))), _limb_darkening(rng)
     geometry = _geometry(period, loguniform(rng, 0.3, 2.0), impact, rp_rs, mass_ratio)
-    step = _step(t)
+    step = cadence(t)
     primary, raw_depth = _eclipse(batman, t, period, epoch, rp_rs, geometry, u, exposure=step)
-    inside = _inside(t, period, epoch, geometry["duration"])
+    inside = in_transit(t, period, epoch, geometry["duration"])
     box = float(primary[inside].mean()) if inside.any() else raw_depth
     y = _noise(t, f)
     sigma, n_transits = transit_snr(t, y, period, epoch, geometry["duration"])
@@ -506,20 +503,12 @@ def _binary(rng, batman, t, f, snr_range, max_period):
     }  # fmt: skip
 
 
-def _step(t: np.ndarray) -> float:
-    return float(np.median(np.diff(t)))
-
-
-def _inside(t, period, epoch, duration) -> np.ndarray:
-    return np.abs((t - epoch + 0.5 * period) % period - 0.5 * period) < 0.5 * duration
-
-
 # --------------------------------------------------------------------------- artefacts
 def _artefacts(rng, t, f, snr_range):
     """One to three of :data:`ARTEFACTS`, as multiplicative changes to the host's flux."""
     y = _noise(t, f)
     sigma = float(robust_std(y[np.isfinite(y)]))
-    step = _step(t)
+    step = cadence(t)
     names = list(rng.choice(ARTEFACTS, size=int(rng.integers(1, 4)), replace=False))
     model = np.ones(t.size)
     found = {"artefacts": ";".join(sorted(names))}

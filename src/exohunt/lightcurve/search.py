@@ -424,7 +424,7 @@ def _red_noise_peak(t, y, result, periods, durations, limits, n_peaks: int):
         base, sigma = _baseline(t, y, trial)
         if not sigma > 0:
             continue
-        cycles, depths, _ = transit_depths(t, y, period, epoch, duration, base)
+        cycles = transit_depths(t, y, period, epoch, duration, base)[0]
         inside = in_transit(t, period, epoch, duration)
         snr = (base - y[inside].mean()) / sigma * np.sqrt(cycles.size) if inside.any() else 0
         if rank == 0:
@@ -493,13 +493,19 @@ def transit_depths(t, y, period, epoch, duration, base):
     return unique, depths, counts
 
 
+def _transit_weights(counts, sigma, points_per_transit) -> np.ndarray:
+    """Inverse variance of each transit's depth: ``sigma`` (the scatter over a whole transit)
+    scaled up for a transit with only ``counts`` of its ``points_per_transit`` cadences."""
+    error = sigma * np.sqrt(np.maximum(points_per_transit / np.maximum(counts, 1), 1.0))
+    return 1.0 / error**2
+
+
 def _odd_even(cycles, depths, counts, sigma, points_per_transit):
     """``(odd depth, even depth, significance of their difference)``, weighting each transit by
     its coverage; NaN without both odd and even transits."""
     if cycles.size == 0:
         return np.nan, np.nan, np.nan
-    error = sigma * np.sqrt(np.maximum(points_per_transit / np.maximum(counts, 1), 1.0))
-    weight = 1.0 / error**2
+    weight = _transit_weights(counts, sigma, points_per_transit)
     odd = cycles % 2 == 1
     if odd.all() or not odd.any():
         return np.nan, np.nan, np.nan
@@ -548,8 +554,7 @@ def _consistency(depths, counts, sigma, points_per_transit) -> tuple[float, floa
     """Do the transits agree? ``(reduced chi-square of their depths about the weighted mean,
     the strongest transit's share of the summed SNR^2)``: a planet gives ~1 and ~1/N; a few
     events of systematics or a star's dimming give far more."""
-    error = sigma * np.sqrt(np.maximum(points_per_transit / np.maximum(counts, 1), 1.0))
-    weight = 1.0 / error**2
+    weight = _transit_weights(counts, sigma, points_per_transit)
     mean = np.sum(weight * depths) / weight.sum()
     chi2 = float(np.sum(weight * (depths - mean) ** 2) / max(depths.size - 1, 1))
     power = np.clip(depths, 0, None) ** 2 * weight
