@@ -11,6 +11,9 @@ import pytest
 # No warm MLflow spares (exohunt.tracking.worker) outliving the tests: one per test store would
 # pile up. tests/test_tracking_worker.py turns them on where it tests them.
 os.environ["EXOHUNT_TRACKING_SPARE"] = "0"
+# No review pages after every training run (a few seconds each, over a hundred trainings):
+# tests/report/ and the tests that check them ask for them with --review-pages.
+os.environ["EXOHUNT_REVIEW_PAGES"] = "0"
 
 #: ``shared/data`` next to the repository checkout (``/work/main`` -> ``/work/shared/data``).
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"

@@ -70,6 +70,12 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=64, help="network batch size (nn, cnn)")
     p.add_argument("--learning-rate", type=float, default=1e-3, help="network learning rate")
     p.add_argument("--n-jobs", type=int, default=-1, help="CPU cores for tree models (-1: all)")
+    p.add_argument(
+        "--review-pages",
+        type=int,
+        help="test rows drawn for review per group: confident planets and non-planets, false "
+        "positives, missed planets (default: 2, or $EXOHUNT_REVIEW_PAGES; 0: none)",
+    )
 
 
 def _add_tracking_options(p: argparse.ArgumentParser, switch: bool = True) -> None:
@@ -201,10 +207,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--resume", action="store_true", help="go on from an interrupted scan's --output"
     )
-    p.add_argument("--top", type=int, default=20, help="candidates to print (default: 20)")
+    p.add_argument(
+        "--top",
+        type=int,
+        help="candidates to print (default: 20), and with --report the pages to draw "
+        "(default: every candidate)",
+    )
+    p.add_argument(
+        "--report",
+        nargs="?",
+        const="report",
+        metavar="DIR",
+        help="draw a vetting page for each candidate and an index.html into DIR (default: report)",
+    )
     p.add_argument("--format", default="auto", help="input format (default: detect)")
     _add_tracking_options(p)
     p.set_defaults(func=cmd_scan)
+
+    p = sub.add_parser(
+        "report",
+        help="a vetting page per candidate or row, with the reasons for its score, and an index",
+    )
+    p.add_argument(
+        "data",
+        help="light curves (FITS file or folder, JSON Lines: scanned first), or a table "
+        "the model scores (KOI, TOI, K2, a flux CSV, AstroNet views)",
+    )
+    p.add_argument("--model", required=True, help="a train output folder or an MLflow model URI")
+    p.add_argument("--output", default="report", help="the report's folder (default: report)")
+    p.add_argument("--top", type=int, help="pages for the N best-scored only (default: all)")
+    p.add_argument("--n-jobs", type=int, default=-1, help="processes drawing pages (-1: all)")
+    _add_data_options(p)
+    _add_tracking_options(p)
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("sweep", help="search hyperparameters with Optuna; register the best")
     p.add_argument("--model", default="xgboost", help="random_forest, xgboost, nn or cnn")
@@ -395,6 +430,11 @@ def _train_config(args, dataset: str | None):
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
         n_jobs=args.n_jobs,
+        **(
+            {}
+            if getattr(args, "review_pages", None) is None
+            else {"review_pages": args.review_pages}
+        ),
     )
 
 
@@ -643,6 +683,7 @@ def cmd_scan(args) -> int:
     }
     bar = _ScanBar(not args.quiet)
     name = f"scan-{Path(str(args.data).rstrip('/')).name}"
+    report = _scan_report(args, args.report, loaded) if args.report else None
     with tracker.run(name, tags={"exohunt_command": "scan"}):
         tracker.log_params(params)
         try:
@@ -657,10 +698,13 @@ def cmd_scan(args) -> int:
                 done=writer.done,
                 on_chunk=writer.write,
                 progress=bar,
+                report=report,
             )
         finally:
             bar.close()
         candidates, stars = writer.close()
+        if report is not None:
+            _finish_report(args, report, tracker, name, loaded)
         scanned = int((stars["status"] == "scanned").sum())
         skipped = stars[stars["status"] == "skipped"]
         tracker.log_metrics(
@@ -690,7 +734,7 @@ def _report_scan(args, candidates, stars, skipped, seconds, this_run) -> None:
         "depth_ppm", "snr", "distinct_transit_count", "single_transit", "score",
     ]  # fmt: skip
     if len(candidates):
-        top = candidates.head(args.top)[shown]
+        top = candidates.head(args.top or 20)[shown]
         print(f"candidates, best first (top {len(top)} of {len(candidates):,}):")
         print(top.to_string(index=False, float_format=lambda v: f"{v:.4g}", na_rep="-"))
     for _, row in skipped.head(10).iterrows():
@@ -725,6 +769,116 @@ class _ScanBar:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+def _scan_report(args, folder, loaded):
+    from exohunt.report import ScanReport
+
+    if args.top is not None and args.top < 1:
+        raise ExohuntError(f"--top {args.top} must be at least 1")
+    return ScanReport(folder, loaded, args.top, args.n_jobs, _PageBar(not args.quiet))
+
+
+def _finish_report(args, report, tracker, name: str, loaded) -> None:
+    """Draw the pages still pending, write the index, log the folder as the run's artifacts."""
+    subtitle = f"{args.data}  ·  {args.command_line}"
+    index = report.finish(
+        f"exohunt report: {name}", subtitle, run_id=tracker.run_id(), artifact_path="report"
+    )
+    report.progress.close()
+    tracker.log_artifacts([report.folder], "report")
+    tracker.log_metrics({"report_pages": len(report.entries)})
+    print(f"report: {len(report.entries):,} pages; open {index.resolve()}")
+
+
+class _PageBar:
+    """A progress bar of pages drawn."""
+
+    def __init__(self, enabled: bool):
+        self.enabled, self.bar = enabled, None
+
+    def __call__(self, done: int, total: int | None) -> None:
+        if not self.enabled:
+            return
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, desc="drawing pages", unit="page", file=sys.stderr,
+                            disable=None, leave=False)  # fmt: skip
+        self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+#: Light-curve files a report scans before drawing (other data is scored row by row).
+_SCANNED = (".fits", ".fits.gz", ".fit", ".jsonl", ".jsonl.gz", ".json")
+
+
+def cmd_report(args) -> int:
+    from exohunt.predict import load_model
+
+    if args.top is not None and args.top < 1:
+        raise ExohuntError(f"--top {args.top} must be at least 1")
+    tracker = _tracker(args)
+    loaded = load_model(args.model, args.tracking_uri)
+    print(_model_source(args))
+    data = Path(args.data)
+    if not data.exists():
+        raise DataError(f"no such file or folder: {data} (check the path)")
+    scanned = data.is_dir() or data.name.lower().endswith(_SCANNED)
+    name = f"report-{Path(str(args.data).rstrip('/')).name}"
+    with tracker.run(name, tags={"exohunt_command": "report"}):
+        tracker.log_params(
+            {"data": str(args.data), "model_uri": args.model, "top": args.top or "all",
+             "model_version": loaded.metadata.get("model_version", "") or "none",
+             "model_run_id": loaded.metadata.get("model_run_id", "") or "none"}
+        )  # fmt: skip
+        if scanned:
+            _report_scan_data(args, loaded, tracker, name)
+        else:
+            _report_table(args, loaded, tracker, name)
+    return 0
+
+
+def _report_scan_data(args, loaded, tracker, name: str) -> None:
+    from exohunt.scanning import ScanWriter, scan
+
+    report = _scan_report(args, args.output, loaded)
+    writer = ScanWriter(Path(args.output) / "candidates.csv")
+    bar = _ScanBar(not args.quiet)
+    try:
+        scan(args.data, loaded, format=args.format, n_jobs=args.n_jobs, on_chunk=writer.write,
+             progress=bar, report=report)  # fmt: skip
+    finally:
+        bar.close()
+    candidates, _ = writer.close()
+    print(f"scanned {args.data}: {len(candidates):,} signals")
+    _finish_report(args, report, tracker, name, loaded)
+
+
+def _report_table(args, loaded, tracker, name: str) -> None:
+    import numpy as np
+
+    from exohunt.report import report_rows
+
+    dataset = _read_for_model(args, loaded)
+    print(f"data: {_describe(dataset)}")
+    bar = _PageBar(not args.quiet)
+    background = loaded.metadata.get("explain_background")
+    index = report_rows(
+        loaded, dataset, args.output, top=args.top, title=f"exohunt report: {name}",
+        subtitle=f"{args.data}  ·  {args.command_line}", run_id=tracker.run_id(),
+        artifact_path="report", n_jobs=args.n_jobs, progress=bar,
+        background=None if background is None else np.asarray(background, dtype=float),
+    )  # fmt: skip
+    bar.close()
+    pages = len(list((Path(args.output) / "pages").glob("*.png")))
+    tracker.log_artifacts([Path(args.output)], "report")
+    tracker.log_metrics({"report_pages": pages})
+    print(f"report: {pages:,} pages; open {index.resolve()}")
 
 
 def _split_ids(chunks):

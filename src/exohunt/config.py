@@ -20,6 +20,18 @@ class DataConfig:
     labels: str | None = None  # labels CSV for light-curve files
 
 
+def _review_pages_default() -> int:
+    import os
+
+    text = os.environ.get("EXOHUNT_REVIEW_PAGES", "2")
+    try:
+        return int(text)
+    except ValueError:
+        raise ConfigError(
+            f"EXOHUNT_REVIEW_PAGES={text!r} is not a whole number (set it to 0 for no pages)"
+        ) from None
+
+
 @dataclass
 class TrainConfig:
     """Settings of ``exohunt train``. Defaults are the original design's."""
@@ -39,6 +51,9 @@ class TrainConfig:
     n_jobs: int = -1
     # estimator hyperparameters over the registry's defaults, e.g. {"max_depth": 4} (exohunt sweep)
     model_params: dict = field(default_factory=dict)
+    # test rows drawn for review after training, per group (confident planets and non-planets,
+    # false positives, missed planets); $EXOHUNT_REVIEW_PAGES sets the default
+    review_pages: int = field(default_factory=_review_pages_default)
 
     def validate(self) -> TrainConfig:
         """Check ranges; raises ConfigError naming the option."""
@@ -51,6 +66,8 @@ class TrainConfig:
                 )
         if self.cv is not None and self.cv < 2:
             raise ConfigError(f"--cv {self.cv} must be at least 2 (for example --cv 5)")
+        if self.review_pages < 0:
+            raise ConfigError(f"--review-pages {self.review_pages} must be 0 or more")
         for name in ("epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be a positive whole number")

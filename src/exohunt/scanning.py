@@ -87,6 +87,7 @@ class StarScan:
     star: dict
     rows: list[dict] = field(default_factory=list)
     inputs: list[dict] = field(default_factory=list)
+    curves: object = None  # exohunt.report.pages.StarCurves, for a report
 
 
 @dataclass
@@ -140,17 +141,23 @@ def check_curve(star: StarCurve, settings: SearchSettings) -> str | None:
     return None
 
 
-def scan_star(star: StarCurve, settings: SearchSettings, inputs: tuple[str, ...] = ()) -> StarScan:
+def scan_star(
+    star: StarCurve,
+    settings: SearchSettings,
+    inputs: tuple[str, ...] = (),
+    keep_curves: bool = False,
+) -> StarScan:
     """Search one star; a star that cannot be searched is skipped with a reason, never raised.
 
     ``inputs`` names the model inputs to build for each signal: ``"flux"`` (the light curve with
-    the other signals' transits removed) and/or ``"views"`` (AstroNet global and local views)."""
+    the other signals' transits removed) and/or ``"views"`` (AstroNet global and local views).
+    ``keep_curves`` keeps what a report draws: the light curve, detrended, and the periodogram."""
     info = {"star_id": star.star_id, "mission": star.mission, "source": star.source,
             "cadences": 0 if star.flux is None else int(np.size(star.flux))}  # fmt: skip
     problem = check_curve(star, settings)
     if problem is None:
         try:
-            return _search(star, settings, inputs, info)
+            return _search(star, settings, inputs, info, keep_curves)
         except ValueError as exc:  # a light curve the search cannot use
             problem = str(exc).splitlines()[0]
         except Exception as exc:  # a fault on one star must not cost the others their results
@@ -162,7 +169,7 @@ def scan_star(star: StarCurve, settings: SearchSettings, inputs: tuple[str, ...]
     return StarScan({**info, "status": "skipped", "signals": 0, "reason": problem})
 
 
-def _search(star: StarCurve, settings: SearchSettings, inputs, info) -> StarScan:
+def _search(star: StarCurve, settings: SearchSettings, inputs, info, keep_curves) -> StarScan:
     from exohunt.lightcurve.clean import KEPLER_LONG_CADENCE_DAYS
 
     flux = np.asarray(star.flux, dtype=float)
@@ -175,6 +182,10 @@ def _search(star: StarCurve, settings: SearchSettings, inputs, info) -> StarScan
     with np.errstate(all="ignore"):
         result = search_star(time, flux, settings)
     scan = StarScan({**info, "status": "scanned", "signals": len(result.signals), "reason": ""})
+    if keep_curves and result.signals:
+        from exohunt.report import curves_of
+
+        scan.curves = curves_of(star, result, time, flux)
     periods = {s.number: s.period for s in result.signals if np.isfinite(s.period)}
     for signal in result.signals:
         ratios = ";".join(
@@ -264,21 +275,28 @@ class StarSearch:
     :func:`exohunt.services.distributed.transform_chunks` applies to each chunk, here or on
     Dask workers."""
 
-    def __init__(self, settings: SearchSettings, inputs: tuple[str, ...] = (), n_jobs: int = -1):
+    def __init__(
+        self,
+        settings: SearchSettings,
+        inputs: tuple[str, ...] = (),
+        n_jobs: int = -1,
+        keep_curves: bool = False,
+    ):
         self.settings = settings
         self.inputs = inputs
         self.n_jobs = n_jobs
+        self.keep_curves = keep_curves
 
     def transform(self, stars: list[StarCurve]) -> list[StarScan]:
         from exohunt.cores import n_workers
 
         workers = n_workers(self.n_jobs, len(stars))
         if workers == 1:
-            return [scan_star(s, self.settings, self.inputs) for s in stars]
+            return [scan_star(s, self.settings, self.inputs, self.keep_curves) for s in stars]
         from joblib import Parallel, delayed
 
         return Parallel(n_jobs=workers, backend="loky")(
-            delayed(scan_star)(s, self.settings, self.inputs) for s in stars
+            delayed(scan_star)(s, self.settings, self.inputs, self.keep_curves) for s in stars
         )
 
 
@@ -307,6 +325,21 @@ class Scorer:
         """P(planet) of each signal's model input."""
         if not inputs:
             return np.empty(0)
+        with np.errstate(all="ignore"):
+            return np.asarray(self.loaded.model.predict_proba(self._frame(inputs)))[:, 1]
+
+    def explain(self, inputs: list[dict]):
+        """P(planet) of each signal's model input, and why: an
+        :class:`~exohunt.report.explain.Explanation` (None without inputs)."""
+        if not inputs:
+            return np.empty(0), None
+        from exohunt.report.explain import explain
+
+        with np.errstate(all="ignore"):
+            explanation = explain(self.loaded.model, self._frame(inputs))
+        return explanation.proba, explanation
+
+    def _frame(self, inputs: list[dict]) -> pd.DataFrame:
         frame = pd.DataFrame(inputs)
         for column in self.columns:
             if column not in frame.columns:
@@ -314,8 +347,7 @@ class Scorer:
         for column in ("flux", "time", "global_view", "local_view"):
             if column in frame.columns:
                 frame[column] = pd.Series(list(frame[column]), index=frame.index, dtype=object)
-        with np.errstate(all="ignore"):
-            return np.asarray(self.loaded.model.predict_proba(frame))[:, 1]
+        return frame
 
 
 # --------------------------------------------------------------------------- the scan
@@ -331,6 +363,7 @@ def scan(
     done: Iterable[str] = (),
     on_chunk: Callable[[pd.DataFrame, pd.DataFrame], None] | None = None,
     progress: Callable[[int, int | None, int], None] | None = None,
+    report=None,
 ) -> ScanResult:
     """Search every star of ``data`` for transit signals and score each with ``model``.
 
@@ -354,6 +387,8 @@ def scan(
         Called with each chunk's candidate rows and star rows as the chunk finishes.
     progress
         Called as ``progress(stars_done, stars_total or None, signals_found)``.
+    report
+        A :class:`exohunt.report.ScanReport` to hand each chunk to (its pages and reasons).
 
     Returns the candidates ranked best first and the per-star table. Raises DataError when
     ``data`` holds no light curves, ModelError for a model that cannot score signals.
@@ -365,7 +400,7 @@ def scan(
         raise ConfigError(f"chunk size {chunk_size} must be at least 1")
     scorer = _scorer(model)
     inputs = scorer.inputs if scorer else ()
-    search = StarSearch(settings, inputs, 1 if scheduler else n_jobs)
+    search = StarSearch(settings, inputs, 1 if scheduler else n_jobs, report is not None)
     done = {str(d) for d in done}
     total = count_stars(data)
     total = None if total is None else max(total - len(done), 0)
@@ -375,10 +410,17 @@ def scan(
     todo = (s for s in iter_stars(data, format) if s.star_id not in done)
     for scans in transform_chunks(search, _chunks(todo, chunk_size), scheduler):
         rows = [row for s in scans for row in s.rows]
+        model_inputs = [i for s in scans for i in s.inputs]
+        explanation = None
         if scorer is not None:
-            scores = scorer.score([i for s in scans for i in s.inputs])
+            if report is not None:
+                scores, explanation = scorer.explain(model_inputs)
+            else:
+                scores = scorer.score(model_inputs)
             for row, value in zip(rows, scores, strict=True):
                 row["score"] = float(value)
+        if report is not None:
+            report.add(scans, rows, explanation, model_inputs)
         chunk = pd.DataFrame(rows, columns=list(CANDIDATE_COLUMNS))
         chunk_stars = pd.DataFrame([s.star for s in scans], columns=list(STAR_COLUMNS))
         if on_chunk is not None:

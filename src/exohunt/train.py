@@ -53,6 +53,8 @@ class FittedModel:
     val_metrics: dict = field(default_factory=dict)
     n_train: int = 0
     n_val: int = 0
+    reference: dict = field(default_factory=dict)  # each class's feature histograms (reports)
+    background: list | None = None  # training rows a SHAP explainer weighs against (the MLP)
 
     @property
     def pipeline(self):
@@ -209,6 +211,7 @@ def fit_model(
     log.info("fitting %s on %d rows, %d features", spec.name, *X_fit.shape)
     pipeline[-1].fit(X_fit, y_fit, **fit_kwargs)
 
+    reference, background = _reference(pipeline, X_fit, y_fit, spec.name, config.random_state)
     val_proba = pipeline.predict_proba(val_frame)[:, 1]
     threshold = best_f1_threshold(y_val, val_proba)
     model = FixedThresholdClassifier(FrozenEstimator(pipeline), threshold=threshold)
@@ -221,7 +224,27 @@ def fit_model(
         val_metrics=compute_metrics(y_val, val_proba, threshold),
         n_train=len(fit_idx),
         n_val=len(val_idx),
+        reference=reference,
+        background=background,
     )
+
+
+def _reference(pipeline, X_fit, y_fit, model_name: str, random_state: int):
+    """Each class's histogram of each feature in the training rows (unscaled), and for the MLP
+    up to 64 of those rows as the background its SHAP explanations weigh against."""
+    from exohunt.report.reference import class_distributions
+
+    scale = pipeline.named_steps["scale"]
+    X = np.asarray(X_fit, dtype=float)
+    if scale != "passthrough":
+        X = scale.inverse_transform(X)
+    names = [str(n) for n in pipeline[:-1].get_feature_names_out()]
+    background = None
+    if model_name == "nn":
+        rng = np.random.default_rng(random_state)
+        rows = rng.choice(len(X), size=min(64, len(X)), replace=False)
+        background = np.round(X[rows], 6).tolist()
+    return class_distributions(X, y_fit, names), background
 
 
 def model_params(fitted: FittedModel, model_name: str) -> dict:
@@ -325,7 +348,10 @@ def train(
                 "config": config.to_dict(),
                 "exohunt_version": __version__,
                 "run_name": run_name,
+                "reference": fitted.reference,
             }
+            if fitted.background is not None:
+                metadata["explain_background"] = fitted.background
             all_metrics = {
                 "test": metrics,
                 "validation": fitted.val_metrics,
@@ -353,6 +379,12 @@ def train(
                 title=config.model,
             )
             tracker.log_artifacts(plots + [stage / "metrics.json", stage / "model_metadata.json"])
+            if config.review_pages:
+                review = review_pages(
+                    fitted, metadata, test_rows, y[test_idx], test_proba, stage / "review",
+                    config.review_pages, tracker.run_id(),
+                )  # fmt: skip
+                tracker.log_artifacts([review], "review")
             tracker.log_metrics({"duration_seconds": time.perf_counter() - started})
             run_id = tracker.run_id()
     except UnrecordedError as exc:
@@ -373,6 +405,27 @@ def train(
         test_proba=test_proba,
         test_labels=y[test_idx],
     )
+
+
+def review_pages(
+    fitted, metadata, test_rows, y_test, test_proba, folder: Path, per_group: int, run_id=None
+) -> Path:
+    """Pages for the test rows a reviewer looks at first (:func:`exohunt.report.review_rows`)
+    in ``folder``, with their index; returns the folder."""
+    from exohunt.predict import LoadedModel
+    from exohunt.report import report_rows, review_rows
+
+    loaded = LoadedModel(fitted.model, metadata | {"run_id": run_id or ""}, metadata["run_name"])
+    groups = review_rows(y_test, test_proba, fitted.threshold, per_group)
+    background = metadata.get("explain_background")
+    report_rows(
+        loaded, test_rows, folder, groups=groups,
+        title=f"{metadata['run_name']}: test rows to review",
+        subtitle="the most confident planets and non-planets, and the worst errors",
+        run_id=run_id, artifact_path="review", n_jobs=1,
+        background=None if background is None else np.asarray(background, dtype=float),
+    )  # fmt: skip
+    return folder
 
 
 def cross_validate(rows: Dataset, config: TrainConfig, progress: Progress | None = None) -> dict:

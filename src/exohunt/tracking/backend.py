@@ -278,6 +278,9 @@ class _MlflowBackend:
 
     def log_artifacts(self, paths: list[str], artifact_path: str | None = None) -> None:
         for path in paths:
+            if Path(path).is_dir():  # a folder's contents, under artifact_path
+                self._mlflow.log_artifacts(str(path), artifact_path=artifact_path)
+                continue
             sub = artifact_path or ("plots" if Path(path).suffix == ".png" else None)
             self._mlflow.log_artifact(path, artifact_path=sub)
 
