@@ -101,7 +101,7 @@ def main() -> None:
             shown = []
             try:
                 t0 = time.perf_counter()
-                draw_pages(tasks, out, n_jobs=2, progress=lambda d, n: shown.append(d))
+                draw_pages(tasks, out, n_jobs=2, progress=lambda d, n, seen=shown: seen.append(d))
                 seconds = time.perf_counter() - t0
             finally:
                 if spinner is not None:

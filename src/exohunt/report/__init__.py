@@ -53,15 +53,15 @@ class _Task:
 
 
 def _draw(task: _Task, folder: Path) -> str:
-    from exohunt.report.pages import draw_candidate, draw_row, thumbnail
+    from exohunt.report.pages import draw_candidate, draw_row
 
     page = folder / "pages" / f"{task.id}.png"
+    thumb = folder / "thumbs" / f"{task.id}.png"
+    thumb.parent.mkdir(parents=True, exist_ok=True)
     if task.kind == "candidate":
-        draw_candidate(*task.args, page)
+        draw_candidate(*task.args, page, thumb)
     else:
-        draw_row(*task.args, page)
-    (folder / "thumbs").mkdir(parents=True, exist_ok=True)
-    thumbnail(page, folder / "thumbs" / f"{task.id}.png")
+        draw_row(*task.args, page, thumb)
     return task.id
 
 

@@ -181,9 +181,11 @@ def _thin(time, flux, limit=MAX_POINTS):
 
 
 # --------------------------------------------------------------------------- the candidate page
-def draw_candidate(curves: StarCurves, number: int, reasons: Reasons, path: Path) -> Path:
-    """Draw the page of signal ``number`` of ``curves`` to ``path`` (PNG) and return it."""
-    plt = _pyplot()
+def draw_candidate(
+    curves: StarCurves, number: int, reasons: Reasons, path: Path, thumb: Path | None = None
+) -> Path:
+    """Draw the page of signal ``number`` of ``curves`` to ``path`` (PNG) and return it; with
+    ``thumb``, a :data:`THUMB_WIDTH`-pixel copy there too."""
     signal = next(s for s in curves.signals if s.number == number)
     colour = SIGNAL_COLOURS[(number - 1) % len(SIGNAL_COLOURS)]
     t, y = curves.detrended_time, curves.detrended_flux
@@ -192,27 +194,69 @@ def draw_candidate(curves: StarCurves, number: int, reasons: Reasons, path: Path
     tk = t[keep]
     yk_ppm = _ppm(y[keep], curves.relative)
 
+    fig, ax = _candidate_figure(bool(reasons.views))
+    _header(fig, curves, signal, reasons, colour)
+    _light_curve(ax["raw"], curves, raw=True)
+    _light_curve(ax["detrended"], curves, raw=False)
+    _summary(ax["summary"], curves, signal, reasons)
+    _contributions(ax["why"], reasons)
+    _periodogram(ax["periodogram"], curves, signal, colour)
+    _global_fold(ax["global"], tk, yk_ppm, signal, colour)
+    _local_fold(ax["local"], tk, yk_ppm, signal, colour)
+    _odd_even(ax["odd_even"], tk, yk_ppm, signal, colour)
+    _secondary(ax["secondary"], tk, yk_ppm, signal, colour)
+    _stacked(ax["stacked"], tk, yk_ppm, signal, colour)
+    _depths(ax["depths"], tk, yk_ppm, signal, colour)
+    if reasons.views:
+        _draw_views(ax["views"], reasons)
+    else:
+        _vetting(ax["vetting"], signal)
+    return _save(fig, path, thumb, keep=True)
+
+
+#: A candidate page's figure and axes, made once per process and cleared for each page: making
+#: a dozen axes and their ticks afresh costs as much as drawing them.
+_FIGURES: dict[bool, tuple] = {}
+
+
+def _candidate_figure(views: bool):
+    if views in _FIGURES:
+        fig, axes = _FIGURES[views]
+        _clear(fig)
+        return fig, axes
+    plt = _pyplot()
     fig = plt.figure(figsize=PAGE_SIZE, dpi=PAGE_DPI)
     grid = fig.add_gridspec(4, 4, left=0.05, right=0.985, top=0.875, bottom=0.055, hspace=0.5,
                             wspace=0.28, width_ratios=(1, 1, 1, 1.05))  # fmt: skip
-    _header(fig, curves, signal, reasons, colour)
-
-    _light_curve(fig.add_subplot(grid[0, :3]), curves, raw=True)
-    _light_curve(fig.add_subplot(grid[1, :3]), curves, raw=False)
-    _summary(fig.add_subplot(grid[0, 3]), curves, signal, reasons)
-    _contributions(fig.add_subplot(grid[1, 3]), reasons)
-    _periodogram(fig.add_subplot(grid[2, 0]), curves, signal, colour)
-    _global_fold(fig.add_subplot(grid[2, 1]), tk, yk_ppm, signal, colour)
-    _local_fold(fig.add_subplot(grid[2, 2]), tk, yk_ppm, signal, colour)
-    _odd_even(fig.add_subplot(grid[2, 3]), tk, yk_ppm, signal, colour)
-    _secondary(fig.add_subplot(grid[3, 0]), tk, yk_ppm, signal, colour)
-    _stacked(fig.add_subplot(grid[3, 1]), tk, yk_ppm, signal, colour)
-    _depths(fig.add_subplot(grid[3, 2]), tk, yk_ppm, signal, colour)
-    if reasons.views:
-        _views(fig, grid[3, 3], reasons)
+    cells = {"raw": grid[0, :3], "detrended": grid[1, :3], "summary": grid[0, 3],
+             "why": grid[1, 3], "periodogram": grid[2, 0], "global": grid[2, 1],
+             "local": grid[2, 2], "odd_even": grid[2, 3], "secondary": grid[3, 0],
+             "stacked": grid[3, 1], "depths": grid[3, 2]}  # fmt: skip
+    axes = {name: fig.add_subplot(cell) for name, cell in cells.items()}
+    if views:
+        axes["views"] = _views_axes(fig, grid[3, 3])
     else:
-        _vetting(fig.add_subplot(grid[3, 3]), signal)
-    return _save(fig, path)
+        axes["vetting"] = fig.add_subplot(grid[3, 3])
+    _FIGURES[views] = (fig, axes)
+    return fig, axes
+
+
+def _clear(fig) -> None:
+    """Remove what the last page drew, keeping the axes and their ticks."""
+    for text in list(fig.texts):
+        text.remove()
+    for ax in fig.axes:
+        for artist in [*ax.lines, *ax.collections, *ax.patches, *ax.texts, *ax.images]:
+            artist.remove()
+        ax.containers.clear()
+        if ax.legend_ is not None:
+            ax.legend_.remove()
+        for loc in ("left", "center", "right"):
+            ax.set_title("", loc=loc)
+        ax.set_xlabel("")
+        ax.set_ylabel("")
+        ax.relim()
+        ax.set_autoscale_on(True)
 
 
 def _ppm(flux, relative: bool) -> np.ndarray:
@@ -354,6 +398,9 @@ def _contributions(ax, reasons: Reasons) -> None:
         ax.set_xticks([])
         ax.set_yticks([])
         return
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(5, steps=[1, 2, 2.5, 5, 10]))
     names = [f"{_label(n)} = {_short(v)}" for n, v, _ in top][::-1]
     values = np.array([c for _, _, c in top][::-1], dtype=float)
     colours = np.where(values >= 0, "#1a7f37", "#9a3412")
@@ -562,9 +609,16 @@ def _vetting(ax, signal) -> None:
 
 
 def _views(fig, cell, reasons: Reasons) -> None:
+    _draw_views(_views_axes(fig, cell), reasons)
+
+
+def _views_axes(fig, cell) -> tuple:
     inner = cell.subgridspec(2, 1, hspace=0.7)
-    for k, name in enumerate(("global_view", "local_view")):
-        ax = fig.add_subplot(inner[k])
+    return fig.add_subplot(inner[0]), fig.add_subplot(inner[1])
+
+
+def _draw_views(axes, reasons: Reasons) -> None:
+    for ax, name in zip(axes, ("global_view", "local_view"), strict=True):
         view = reasons.views.get(name)
         ax.set_title(f"{name.replace('_', ' ')}: what the model saw", loc="left", fontsize=9.5)
         if view is None:
@@ -584,7 +638,8 @@ def _view_with_map(ax, view, drop) -> None:
     ax.tick_params(labelsize=7)
 
 
-def _save(fig, path: Path) -> Path:
+def _save(fig, path: Path, thumb: Path | None = None, keep: bool = False) -> Path:
+    """Write ``fig`` to ``path`` (and its thumbnail to ``thumb``); close it unless ``keep``."""
     import matplotlib.pyplot as plt
     from matplotlib.ticker import AutoLocator, MaxNLocator
 
@@ -594,9 +649,21 @@ def _save(fig, path: Path) -> Path:
                 axis.set_major_locator(MaxNLocator(n, steps=[1, 2, 2.5, 5, 10]))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=PAGE_DPI)
-    plt.close(fig)
+    fig.savefig(path, dpi=PAGE_DPI, pil_kwargs={"compress_level": 3})
+    if thumb is not None:  # from the pixels just drawn, not the file
+        from PIL import Image
+
+        image = Image.fromarray(np.asarray(fig.canvas.buffer_rgba())).convert("RGB")
+        _shrink(image).save(thumb)
+    if not keep:
+        plt.close(fig)
     return path
+
+
+def _shrink(image, width: int = THUMB_WIDTH):
+    from PIL import Image
+
+    return image.resize((width, round(image.height * width / image.width)), Image.LANCZOS)
 
 
 def thumbnail(page: Path, path: Path, width: int = THUMB_WIDTH) -> Path:
@@ -604,8 +671,7 @@ def thumbnail(page: Path, path: Path, width: int = THUMB_WIDTH) -> Path:
     from PIL import Image
 
     with Image.open(page) as image:
-        height = round(image.height * width / image.width)
-        image.convert("RGB").resize((width, height), Image.LANCZOS).save(path, optimize=True)
+        _shrink(image.convert("RGB"), width).save(path)
     return path
 
 
@@ -625,7 +691,9 @@ class RowData:
     time_system: str = ""
 
 
-def draw_row(row: RowData, reasons: Reasons, reference: dict | None, path: Path) -> Path:
+def draw_row(
+    row: RowData, reasons: Reasons, reference: dict | None, path: Path, thumb: Path | None = None
+) -> Path:
     """Draw a table row's page: its score and reasons, its light curve or views when it has them,
     and the values of its most influential features against each class's distribution in the
     training data (``reference``: :func:`exohunt.report.reference.class_distributions`)."""
@@ -659,7 +727,7 @@ def draw_row(row: RowData, reasons: Reasons, reference: dict | None, path: Path)
         ax.axis("off")
         ax.text(0, 0.5, "no class distributions saved with this model (retrain it to add them)",
                 transform=ax.transAxes, color="#777")  # fmt: skip
-    return _save(fig, path)
+    return _save(fig, path, thumb)
 
 
 def _row_curve(ax, row: RowData) -> None:
