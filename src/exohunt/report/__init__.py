@@ -200,7 +200,7 @@ def _float(value) -> float:
 
 
 def _fill_reasons(reasons: Reasons, explanation, i: int, model_input: dict | None) -> None:
-    reasons.top = explanation.top(i, 8)
+    reasons.top = explanation.top(i, 10)
     reasons.output = explanation.output
     reasons.method = explanation.method
     for name, values in (explanation.view_maps or {}).items():

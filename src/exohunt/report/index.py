@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 #: What a cell shows for a missing value.
 MISSING = "–"
 #: Height of a thumbnail in the table, in CSS pixels.
-THUMB_HEIGHT = 56
+THUMB_HEIGHT = 275
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 

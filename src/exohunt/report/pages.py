@@ -25,13 +25,32 @@ SIGNAL_COLOURS = ("#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564
 #: Page size (inches) and resolution: 1,152 x 792 pixels.
 PAGE_SIZE, PAGE_DPI = (16.0, 11.0), 72
 #: Thumbnail width, pixels.
-THUMB_WIDTH = 360
+THUMB_WIDTH = 400
 #: Transits drawn one by one, at most.
 MAX_STACKED = 10
 #: Cadences drawn in a light-curve panel, at most (more are binned).
 MAX_POINTS = 60_000
 
 PPM = 1e6
+
+
+class _Units:
+    """Depths as a page shows them: ppm of relative flux, or the flux's own units for flux
+    centred on zero (z-scores), where a ppm means nothing. Set for each page."""
+
+    scale, name, spec = PPM, "ppm", ",.0f"
+
+    def set(self, relative: bool) -> None:
+        self.scale, self.name, self.spec = (
+            (PPM, "ppm", ",.0f") if relative else (1.0, "flux units", ".3g")
+        )
+
+    def __call__(self, value) -> str:
+        """A depth (in relative flux, or the flux's units) as text with its unit."""
+        return f"{_fmt(value * self.scale, self.spec)} {self.name}"
+
+
+_U = _Units()
 
 
 @dataclass
@@ -79,7 +98,7 @@ def _pyplot():
          "axes.spines.top": False, "axes.spines.right": False, "path.simplify": True,
          "agg.path.chunksize": 10_000,
          # a fixed title height: matplotlib otherwise measures every tick label to place it
-         "axes.titley": 1.01, "axes.titlepad": 2.0}
+         "axes.titley": 1.01, "axes.titlepad": 2.0, "axes.formatter.useoffset": False}
     )  # fmt: skip
     return plt
 
@@ -188,6 +207,7 @@ def draw_candidate(
     ``thumb``, a :data:`THUMB_WIDTH`-pixel copy there too."""
     signal = next(s for s in curves.signals if s.number == number)
     colour = SIGNAL_COLOURS[(number - 1) % len(SIGNAL_COLOURS)]
+    _U.set(curves.relative)
     t, y = curves.detrended_time, curves.detrended_flux
     # the other signals' transits removed, as the model saw this one
     keep = _without_others(t, curves.signals, signal)
@@ -226,7 +246,7 @@ def _candidate_figure(views: bool):
         return fig, axes
     plt = _pyplot()
     fig = plt.figure(figsize=PAGE_SIZE, dpi=PAGE_DPI)
-    grid = fig.add_gridspec(4, 4, left=0.05, right=0.985, top=0.875, bottom=0.055, hspace=0.5,
+    grid = fig.add_gridspec(4, 4, left=0.05, right=0.985, top=0.86, bottom=0.055, hspace=0.5,
                             wspace=0.28, width_ratios=(1, 1, 1, 1.05))  # fmt: skip
     cells = {"raw": grid[0, :3], "detrended": grid[1, :3], "summary": grid[0, 3],
              "why": grid[1, 3], "periodogram": grid[2, 0], "global": grid[2, 1],
@@ -261,7 +281,7 @@ def _clear(fig) -> None:
 
 def _ppm(flux, relative: bool) -> np.ndarray:
     """Flux as ppm below (negative) or above the out-of-transit level."""
-    return (flux - 1.0) * PPM if relative else flux * PPM
+    return (flux - 1.0) * PPM if relative else np.asarray(flux, dtype=float)
 
 
 def _without_others(t, signals, signal) -> np.ndarray:
@@ -278,19 +298,17 @@ def _header(fig, curves: StarCurves, signal, reasons: Reasons, colour) -> None:
     period = "single transit" if signal.single else f"P = {signal.period:.5g} d"
     score = "no model" if not np.isfinite(reasons.score) else f"score {reasons.score:.3f}"
     fig.text(0.05, 0.955, f"{curves.star_id}  ·  signal {signal.number}  ·  {period}",
-             fontsize=22, fontweight="bold", color=colour, va="center")  # fmt: skip
-    fig.text(0.985, 0.955, score, fontsize=22, fontweight="bold", ha="right", va="center",
+             fontsize=30, fontweight="bold", color=colour, va="center")  # fmt: skip
+    fig.text(0.985, 0.955, score, fontsize=30, fontweight="bold", ha="right", va="center",
              color=_score_colour(reasons.score, reasons.threshold))  # fmt: skip
     detail = (
-        f"{curves.mission or 'light curve'}  ·  depth {signal.depth * PPM:,.0f} ppm  ·  "
+        f"{curves.mission or 'light curve'}  ·  depth {_U(signal.depth)}  ·  "
         f"duration {signal.duration * 24:.2f} h  ·  SNR {signal.snr:.1f}  ·  "
         f"{signal.n_transits} transit{'s' if signal.n_transits != 1 else ''}"
     )
-    if not curves.relative:
-        detail = detail.replace(" ppm", " ppm of the flux unit")
-    fig.text(0.05, 0.918, detail, fontsize=12, va="center", color="#333")
+    fig.text(0.05, 0.912, detail, fontsize=15, va="center", color="#333")
     if reasons.model:
-        fig.text(0.985, 0.918, reasons.model, fontsize=10, ha="right", va="center", color="#555")
+        fig.text(0.985, 0.908, reasons.model, fontsize=11, ha="right", va="center", color="#555")
 
 
 def _score_colour(score, threshold) -> str:
@@ -356,7 +374,7 @@ def _summary(ax, curves: StarCurves, signal, reasons: Reasons) -> None:
     rows = [
         ("period", "–" if signal.single else f"{signal.period:.6g} d"),
         ("mid-transit", f"{signal.epoch:.5f} {curves.time_system}".strip()),
-        ("depth", f"{fmt(signal.depth * PPM, ',.0f')} ppm"),
+        ("depth", _U(signal.depth)),
         ("duration", f"{fmt(signal.duration * 24, '.2f')} h"),
         ("SNR (red noise)", fmt(signal.snr, ".1f")),
         ("SDE", fmt(signal.sde, ".1f")),
@@ -373,7 +391,7 @@ def _summary(ax, curves: StarCurves, signal, reasons: Reasons) -> None:
     if signal.doubled:
         rows.append(("note", "found at half the period"))
     if reasons.method:
-        rows.append(("reasons", reasons.method))
+        rows.append(("reasons", reasons.method.split(":")[0][:34]))
     y = 1.0
     for name, value in rows:
         ax.text(0.0, y, name, fontsize=10, color="#555", transform=ax.transAxes, va="top")
@@ -388,8 +406,8 @@ def _fmt(value, spec: str) -> str:
         return "–"
 
 
-def _contributions(ax, reasons: Reasons) -> None:
-    top = reasons.top[:8]
+def _contributions(ax, reasons: Reasons, k: int = 6) -> None:
+    top = reasons.top[:k]
     units = {"log-odds": "log-odds", "probability": "P(planet)"}.get(reasons.output, "")
     ax.set_title(f"why: largest contributions ({units or 'none'})", loc="left")
     if not top:
@@ -460,7 +478,7 @@ def _global_fold(ax, t, y_ppm, signal, colour) -> None:
     ax.axvspan(0.5 - 0.5 * signal.duration / signal.period, 0.5, color="#bbb", alpha=0.3, lw=0)
     ax.set_xlim(-0.5, 0.5)
     ax.set_xlabel("orbital phase")
-    ax.set_ylabel("flux (ppm)")
+    ax.set_ylabel(f"flux ({_U.name})")
 
 
 def _sorted(x, y):
@@ -480,12 +498,12 @@ def _local_fold(ax, t, y_ppm, signal, colour) -> None:
     if np.isfinite(depth):
         grid = np.linspace(-2.5 * d, 2.5 * d, 400)
         ax.plot(grid, trapezoid(grid, depth, d, ingress), color="k", lw=1.3,
-                label=f"trapezoid, {depth:,.0f} ppm")  # fmt: skip
+                label=f"trapezoid, {_U(depth / _U.scale)}")  # fmt: skip
     _limits(ax, medians, pad=0.6)
     ax.set_xlim(-2.5 * d, 2.5 * d)
     ax.legend(fontsize=8, loc="lower left", frameon=False)
     ax.set_xlabel("hours from mid-transit")
-    ax.set_ylabel("flux (ppm)")
+    ax.set_ylabel(f"flux ({_U.name})")
 
 
 def _odd_even(ax, t, y_ppm, signal, colour) -> None:
@@ -508,8 +526,8 @@ def _odd_even(ax, t, y_ppm, signal, colour) -> None:
         ax.plot(centres + offset, medians, "o", ms=3, color=colour)
         medians_all.append(medians)
         if np.isfinite(depth):
-            ax.hlines(-depth * PPM, offset - 0.5 * d, offset + 0.5 * d, color="k", lw=1.5)
-            ax.text(offset, 0.04, f"{name}\n{depth * PPM:,.0f} ppm", ha="center",
+            ax.hlines(-depth * _U.scale, offset - 0.5 * d, offset + 0.5 * d, color="k", lw=1.5)
+            ax.text(offset, 0.04, f"{name}\n{_U(depth)}", ha="center",
                     transform=ax.get_xaxis_transform(), fontsize=8.5)  # fmt: skip
     ax.axvline(0, color="#ccc", lw=0.8)
     _limits(ax, np.concatenate(medians_all), pad=0.8)
@@ -538,7 +556,7 @@ def _secondary(ax, t, y_ppm, signal, colour) -> None:
             f"phase {_fmt(sec, '.2f')}", transform=ax.transAxes, fontsize=8.5)  # fmt: skip
     _limits(ax, medians, pad=0.8)
     ax.set_xlabel("hours from phase 0.5")
-    ax.set_ylabel("flux (ppm)")
+    ax.set_ylabel(f"flux ({_U.name})")
 
 
 def _stacked(ax, t, y_ppm, signal, colour) -> None:
@@ -548,7 +566,8 @@ def _stacked(ax, t, y_ppm, signal, colour) -> None:
     ax.set_title(f"each transit ({len(shown)} of {cycles.size})", loc="left")
     if not shown.size:
         return
-    spacing = max(3 * np.nanmedian(np.abs(depths)), 1.0) if depths.size else 1.0
+    spacing = float(3 * np.nanmedian(np.abs(depths))) if depths.size else 1.0
+    spacing = spacing if np.isfinite(spacing) and spacing > 0 else 1.0
     for k, i in enumerate(shown):
         centre = signal.epoch + (cycles[i] * signal.period if np.isfinite(signal.period) else 0)
         hours = (t - centre) * 24
@@ -556,11 +575,12 @@ def _stacked(ax, t, y_ppm, signal, colour) -> None:
         offset = -k * spacing
         ax.plot(hours[near], y_ppm[near] + offset, ".", ms=1.5, color="#888", rasterized=True)
         ax.hlines(offset - depths[i], -0.5 * d, 0.5 * d, color=colour, lw=1.5)
-        ax.text(2.5 * d, offset, f"#{cycles[i]}  {depths[i]:,.0f}", fontsize=7.5, va="center")
+        ax.text(2.5 * d, offset, f"#{cycles[i]}  {_fmt(depths[i], _U.spec)}", fontsize=7.5,
+                va="center")  # fmt: skip
     ax.set_ylim(-(len(shown) - 0.3) * spacing - spacing, 1.2 * spacing)
     ax.set_xlim(-2.5 * d, 3.6 * d)
     ax.set_yticks([])
-    ax.set_xlabel("hours from each mid-transit (label: cycle, depth ppm)")
+    ax.set_xlabel(f"hours from each mid-transit (label: cycle, depth {_U.name})")
 
 
 def _chosen(cycles, depths) -> np.ndarray:
@@ -584,14 +604,14 @@ def _depths(ax, t, y_ppm, signal, colour) -> None:
     if cycles.size == 0:
         return
     ax.errorbar(cycles, depths, yerr=errors, fmt="o", ms=3, color=colour, ecolor="#bbb", lw=0.8)
-    mean = signal.depth * PPM
+    mean = signal.depth * _U.scale
     ax.axhline(mean, color="k", lw=1, ls="--")
     ax.axhline(0, color="#bbb", lw=0.8)
-    ax.text(0.02, 0.92, f"mean {mean:,.0f} ppm; χ²/dof {_fmt(signal.depth_chi2, '.2g')}; "
+    ax.text(0.02, 0.92, f"mean {_U(signal.depth)}; χ²/dof {_fmt(signal.depth_chi2, '.2g')}; "
             f"strongest event {_fmt(100 * signal.max_event_share, '.0f')}% of SNR²",
             transform=ax.transAxes, fontsize=8.5)  # fmt: skip
     ax.set_xlabel("transit number (cycle)")
-    ax.set_ylabel("depth (ppm)")
+    ax.set_ylabel(f"depth ({_U.name})")
 
 
 def _vetting(ax, signal) -> None:
@@ -699,17 +719,17 @@ def draw_row(
     training data (``reference``: :func:`exohunt.report.reference.class_distributions`)."""
     plt = _pyplot()
     fig = plt.figure(figsize=PAGE_SIZE, dpi=PAGE_DPI)
-    grid = fig.add_gridspec(3, 4, left=0.05, right=0.985, top=0.88, bottom=0.06, hspace=0.55,
+    grid = fig.add_gridspec(3, 4, left=0.05, right=0.985, top=0.865, bottom=0.06, hspace=0.55,
                             wspace=0.3)  # fmt: skip
     score = "no model" if not np.isfinite(reasons.score) else f"score {reasons.score:.3f}"
-    fig.text(0.05, 0.95, row.title, fontsize=22, fontweight="bold", va="center")
-    fig.text(0.985, 0.95, score, fontsize=22, fontweight="bold", ha="right", va="center",
+    fig.text(0.05, 0.95, row.title, fontsize=30, fontweight="bold", va="center")
+    fig.text(0.985, 0.95, score, fontsize=30, fontweight="bold", ha="right", va="center",
              color=_score_colour(reasons.score, reasons.threshold))  # fmt: skip
     line = "  ·  ".join(x for x in (row.subtitle, f"label: {row.label}" if row.label else "") if x)
-    fig.text(0.05, 0.912, line, fontsize=12, va="center", color="#333")
+    fig.text(0.05, 0.905, line, fontsize=15, va="center", color="#333")
     if reasons.model:
-        fig.text(0.985, 0.912, reasons.model, fontsize=10, ha="right", va="center", color="#555")
-    _contributions(fig.add_subplot(grid[0:2, 0]), reasons)
+        fig.text(0.985, 0.908, reasons.model, fontsize=11, ha="right", va="center", color="#555")
+    _contributions(fig.add_subplot(grid[0:2, 0]), reasons, k=10)
     has_curve = row.flux is not None and np.size(row.flux) > 0
     if has_curve:
         _row_curve(fig.add_subplot(grid[0, 1:]), row)
