@@ -263,6 +263,8 @@ def _candidate_figure(views: bool):
 
 def _clear(fig) -> None:
     """Remove what the last page drew, keeping the axes and their ticks."""
+    from matplotlib.ticker import AutoLocator, ScalarFormatter
+
     for text in list(fig.texts):
         text.remove()
     for ax in fig.axes:
@@ -277,6 +279,17 @@ def _clear(fig) -> None:
         ax.set_ylabel("")
         ax.relim()
         ax.set_autoscale_on(True)
+        ax.tick_params(left=True, bottom=True, labelleft=True, labelbottom=True)
+        for axis in (ax.xaxis, ax.yaxis):  # ticks set by hand (set_yticks) go back to automatic
+            if axis.get_scale() == "linear":
+                axis.set_major_locator(AutoLocator())
+                axis.set_major_formatter(ScalarFormatter())
+
+
+def _blank(ax, text: str) -> None:
+    """A panel with nothing to draw: the reason, and no ticks."""
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="#777")
+    ax.tick_params(left=False, bottom=False, labelleft=False, labelbottom=False)
 
 
 def _ppm(flux, relative: bool) -> np.ndarray:
@@ -447,7 +460,7 @@ def _short(value) -> str:
 def _periodogram(ax, curves: StarCurves, signal, colour) -> None:
     ax.set_title("periodogram (BLS)", loc="left")
     if curves.periods is None or curves.power is None or np.size(curves.power) == 0:
-        ax.text(0.5, 0.5, "not searched", ha="center", transform=ax.transAxes, color="#777")
+        _blank(ax, "not searched")
         return
     p, power = np.asarray(curves.periods), np.asarray(curves.power, dtype=float)
     ax.plot(p, power, color="#444", lw=0.6, rasterized=True)
@@ -465,7 +478,7 @@ def _periodogram(ax, curves: StarCurves, signal, colour) -> None:
 def _global_fold(ax, t, y_ppm, signal, colour) -> None:
     ax.set_title("global fold", loc="left")
     if not np.isfinite(signal.period):
-        ax.text(0.5, 0.5, "single transit: no fold", ha="center", transform=ax.transAxes)
+        _blank(ax, "single transit: no fold")
         return
     from exohunt.lightcurve.views import fold
 
@@ -509,7 +522,7 @@ def _local_fold(ax, t, y_ppm, signal, colour) -> None:
 def _odd_even(ax, t, y_ppm, signal, colour) -> None:
     ax.set_title(f"odd | even: {_fmt(signal.odd_even_sigma, '.1f')} σ apart", loc="left")
     if not np.isfinite(signal.period):
-        ax.text(0.5, 0.5, "single transit", ha="center", transform=ax.transAxes)
+        _blank(ax, "single transit")
         return
     hours = fold_hours(t, signal.period, signal.epoch)
     d = signal.duration * 24
@@ -537,7 +550,7 @@ def _odd_even(ax, t, y_ppm, signal, colour) -> None:
 def _secondary(ax, t, y_ppm, signal, colour) -> None:
     ax.set_title("phase 0.5: a secondary eclipse?", loc="left")
     if not np.isfinite(signal.period):
-        ax.text(0.5, 0.5, "single transit", ha="center", transform=ax.transAxes)
+        _blank(ax, "single transit")
         return
     from exohunt.lightcurve.views import fold
 
