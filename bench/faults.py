@@ -5,8 +5,15 @@ the server SIGKILLed and left down (3 s retry budget); the artifact storage full
 as root; else read-only); the SQLite store locked by another process for 8 s, and for longer
 than the retry budget. For each, prints the exit code and, for every metric value and artifact
 the run produced locally (metrics.json, the per-epoch losses, the plots and files), whether it is
-on the store, in ``tracking_unrecorded.json``, or lost. Lost must be 0. The server faults need
-PostgreSQL (tests/pg.py) and are skipped without it.
+on the store, in ``tracking_unrecorded.json``, or lost. Lost must be 0.
+
+Sweep faults: PostgreSQL holding the Optuna study of two `exohunt sweep` workers stopped
+mid-sweep and started again on the same data and port, with MLflow on SQLite, and with MLflow
+through an `exohunt server` on the same PostgreSQL (so tracking meets the outage too). Prints the
+trials asked for, those complete, and the trials (or their values, in Optuna and MLflow) lost or
+doubled. Both must be 0.
+
+The server and sweep faults need PostgreSQL (tests/pg.py) and are skipped without it.
 
 Usage: python bench/faults.py
 """
@@ -23,6 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests import test_tracking_faults as faults  # noqa: E402
 from tests.pg import find_bindir, postgres_cluster  # noqa: E402
+from tests.services import test_sweep_faults as sweep_faults  # noqa: E402
 from tests.support import free_port  # noqa: E402
 
 EPOCHS = faults.EPOCHS
@@ -94,6 +102,43 @@ def account(uri: str, out: Path, epochs: int | None) -> dict[str, int]:
     }
 
 
+def account_sweep(storage: str, tracking: str) -> dict[str, int]:
+    """The study's trials against those asked for, and each trial's value in Optuna and in its
+    MLflow run: lost (missing, unfinished, not equal) or doubled (a trial number, an MLflow run
+    or a trial's run recorded twice)."""
+    import optuna
+    from mlflow.tracking import MlflowClient
+
+    asked = 2 * sweep_faults.TRIALS
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    trials = optuna.load_study(study_name=sweep_faults.STUDY, storage=storage).trials
+    complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    client = MlflowClient(tracking_uri=tracking)
+    experiment = client.get_experiment_by_name(sweep_faults.EXPERIMENT)
+    runs = {r.info.run_id: r for r in client.search_runs([experiment.experiment_id])}
+    trial_runs = [r for r in runs.values() if "optuna.trial" in r.data.tags]
+    run_ids = [t.user_attrs.get("mlflow_run_id") for t in complete]
+    values_lost = 0
+    for trial, run_id in zip(complete, run_ids, strict=True):
+        run = runs.get(run_id)
+        if (
+            run is None
+            or run.info.status != "FINISHED"
+            or run.data.metrics.get("val_average_precision") != trial.value
+        ):
+            values_lost += 1
+    numbers = [t.number for t in trials]
+    return {
+        "trials asked": asked,
+        "complete": len(complete),
+        "lost": max(0, asked - len(complete)) + values_lost,
+        "doubled": max(0, len(trials) - asked)
+        + len(numbers) - len(set(numbers))
+        + len(run_ids) - len(set(run_ids))
+        + max(0, len(trial_runs) - len(trials)),
+    }  # fmt: skip
+
+
 def report(fault: str, code: int, err: str, counts: dict, seconds: float) -> int:
     line = next((line for line in err.splitlines() if line.startswith("error:")), "")
     print(
@@ -122,7 +167,7 @@ class _Server:
 
 
 def main() -> int:
-    lost = 0
+    lost = doubled = 0
     root = Path(tempfile.mkdtemp(prefix="exohunt-faults-"))
     try:
         data = koi_subset(root)
@@ -205,10 +250,43 @@ def main() -> int:
                         if server.process is not None:
                             server.kill()
                     lost += report(name, code, err, counts, time.monotonic() - started)
+
+            # PostgreSQL restarted under a two-worker sweep: MLflow on SQLite, then through
+            # `exohunt server` on the same PostgreSQL
+            for through_server in (False, True):
+                folder = root / f"sweep-{through_server}"
+                folder.mkdir()
+                with postgres_cluster() as cluster:
+                    server, tracking = None, None
+                    if through_server:
+                        server = _Server(cluster, folder)
+                        server.start()
+                        tracking = server.base
+                    started = time.monotonic()
+                    try:
+                        results, storage, tracking = sweep_faults.sweep_through_an_outage(
+                            cluster, data, folder, tracking=tracking
+                        )
+                        counts = account_sweep(storage, tracking)
+                    finally:
+                        if server is not None and server.process is not None:
+                            server.kill()
+                met = sum(sweep_faults.RETRYING in err for _, _, err in results)
+                counts = {"workers met it": met} | counts
+                store = "exohunt server on PG" if through_server else "MLflow on SQLite"
+                lost += report(
+                    f"PG restarted mid-sweep, {store}",
+                    max(code for code, _, _ in results),
+                    "\n".join(err for _, _, err in results),
+                    counts,
+                    time.monotonic() - started,
+                )
+                doubled += counts["doubled"]
     finally:
         shutil.rmtree(root, ignore_errors=True)
     print(f"values lost: {lost} (must be 0)")
-    return 1 if lost else 0
+    print(f"trials doubled: {doubled} (must be 0)")
+    return 1 if lost or doubled else 0
 
 
 if __name__ == "__main__":

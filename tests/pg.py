@@ -88,6 +88,20 @@ class PostgresCluster:
             connection.close()
         return self.uri(name)
 
+    def halt(self) -> None:
+        """Stop the server (fast shutdown: every open connection is cut) and keep its data, as
+        for a restart; :meth:`resume` starts it again. Raises RuntimeError if it does not stop."""
+        _check(
+            [*self.run_as, str(self.bindir / "pg_ctl"), "stop", "-D", str(self.datadir)]
+            + ["-m", "fast", "-w", "-t", "30"],
+            dict(os.environ, LC_ALL="C", LANG="C"),
+        )
+
+    def resume(self, fast: bool = True) -> None:
+        """Start the halted server again on the same data, port and folder; return once it
+        accepts connections. ``fast`` as for :func:`start_postgres`."""
+        _start_server(self, fast)
+
     def stop(self) -> None:
         """Stop the server (fast shutdown) and delete its folder."""
         if (self.datadir / "postmaster.pid").exists():
@@ -134,18 +148,7 @@ def start_postgres(fast: bool = True) -> PostgresCluster:
             env,
         )
         pwfile.unlink()
-        options = (
-            f"-c listen_addresses={cluster.host} -c port={cluster.port} "
-            f"-c unix_socket_directories={root} -c max_connections=200"
-        )
-        if fast:
-            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-        _check(
-            [*run_as, str(bindir / "pg_ctl"), "start", "-D", str(cluster.datadir), "-w"]
-            + ["-t", "60", "-l", str(root / "postgres.log"), "-o", options],
-            env,
-        )
-        _wait_until_accepting(cluster)
+        _start_server(cluster, fast)
     except BaseException:
         log = root / "postgres.log"
         tail = log.read_text()[-2000:] if log.exists() else ""
@@ -154,6 +157,22 @@ def start_postgres(fast: bool = True) -> PostgresCluster:
             raise RuntimeError(f"PostgreSQL did not start; its log ends:\n{tail}") from None
         raise
     return cluster
+
+
+def _start_server(cluster: PostgresCluster, fast: bool) -> None:
+    """``pg_ctl start`` on the cluster's data, port and folder; return once it accepts."""
+    options = (
+        f"-c listen_addresses={cluster.host} -c port={cluster.port} "
+        f"-c unix_socket_directories={cluster.root} -c max_connections=200"
+    )
+    if fast:
+        options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    _check(
+        [*cluster.run_as, str(cluster.bindir / "pg_ctl"), "start", "-D", str(cluster.datadir)]
+        + ["-w", "-t", "60", "-l", str(cluster.root / "postgres.log"), "-o", options],
+        dict(os.environ, LC_ALL="C", LANG="C"),
+    )
+    _wait_until_accepting(cluster)
 
 
 def _check(command: list[str], env: dict) -> None:

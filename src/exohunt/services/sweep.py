@@ -15,6 +15,11 @@ Workers on several machines join one study through ``--storage``, an Optuna data
 as ``postgresql+psycopg2://user@db:5432/optuna``; without it the study lives in memory for this
 command only. Network trials report the validation loss after every epoch, and the pruner stops
 poor ones early.
+
+A study database that stops answering (restarted, briefly unreachable) is waited for: every call
+on it is retried with backoff for ``EXOHUNT_SWEEP_RETRY_SECONDS`` (60 s by default) while the
+trials go on, and a write whose answer was lost is read back before it is tried again, so no
+trial is lost or counted twice. A database down for longer stops the worker with one line.
 """
 
 from __future__ import annotations
@@ -24,6 +29,9 @@ import logging
 import math
 import os
 import socket
+import threading
+import time
+import uuid
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -144,15 +152,28 @@ def _import_optuna():
     return optional_import("optuna", "exohunt sweep", extra="scale")
 
 
-def open_study(storage: str | None, study_name: str, sampler=None, pruner=None):
+def open_study(
+    storage: str | None,
+    study_name: str,
+    sampler=None,
+    pruner=None,
+    retry_seconds: float | None = None,
+):
     """Create the study, or join it when another worker made it (also at the same moment).
 
-    ``storage`` None keeps it in memory. Raises ExohuntError when the database cannot be used.
+    ``storage`` None keeps it in memory. A database that does not answer (down, restarting) is
+    waited for, here and in every later call on the study, for ``retry_seconds`` (default
+    :func:`default_retry_seconds`); see :class:`_RetryingStorage`. Raises ExohuntError when the
+    database cannot be used, StorageUnavailableError when it does not answer in that time.
     """
     optuna = _import_optuna()
     import sqlalchemy.exc
 
-    try:
+    outage = _Outage(
+        storage or "", default_retry_seconds() if retry_seconds is None else retry_seconds
+    )
+
+    def create():
         with _storage_lock(storage):
             rdb = None
             if storage is not None:
@@ -161,10 +182,11 @@ def open_study(storage: str | None, study_name: str, sampler=None, pruner=None):
                     rdb = optuna.storages.RDBStorage(
                         storage,
                         engine_kwargs={"pool_pre_ping": True},
-                        heartbeat_interval=60,  # a crashed worker's trial fails after grace_period
-                        grace_period=180,
+                        heartbeat_interval=HEARTBEAT_SECONDS,
+                        grace_period=GRACE_SECONDS,
                     )
-            study = optuna.create_study(
+                rdb = _RetryingStorage(optuna, rdb, outage)
+            return optuna.create_study(
                 storage=rdb,
                 study_name=study_name,
                 direction="maximize",
@@ -172,6 +194,9 @@ def open_study(storage: str | None, study_name: str, sampler=None, pruner=None):
                 sampler=sampler,
                 pruner=pruner,
             )
+
+    try:
+        study = outage.retrying(create)
     except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError) as exc:
         raise ExohuntError(
             f"cannot open the Optuna storage {redact(storage or '')}: {_first_line(exc)} "
@@ -228,6 +253,200 @@ def _storage_lock(storage: str | None) -> Iterator[None]:
         yield
 
 
+# --------------------------------------------------------------------------- outages
+#: Seconds a worker waits, retrying with backoff, for a study database that does not answer (down
+#: or restarting) before the sweep stops with an error. ``EXOHUNT_SWEEP_RETRY_SECONDS`` overrides.
+RETRY_SECONDS = 60.0
+HEARTBEAT_SECONDS = 60  # a running trial's heartbeat; another worker fails it after GRACE_SECONDS
+GRACE_SECONDS = 180  # without one (its worker died)
+_MAX_BACKOFF_SECONDS = 8.0
+_CLAIM = "exohunt.claim"  # system attribute: which ask made the trial
+
+
+class StorageUnavailableError(ExohuntError):
+    """The study's database did not answer for the whole retry budget."""
+
+
+def default_retry_seconds() -> float:
+    """The retry budget: ``EXOHUNT_SWEEP_RETRY_SECONDS``, else :data:`RETRY_SECONDS`. Raises
+    ConfigError for a value that is not a number of seconds."""
+    text = os.environ.get("EXOHUNT_SWEEP_RETRY_SECONDS", "").strip()
+    if not text:
+        return RETRY_SECONDS
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise ConfigError(
+            f"EXOHUNT_SWEEP_RETRY_SECONDS={text!r} is not a number of seconds (use e.g. 60)"
+        )
+    return value
+
+
+def _unavailable_reason(exc: BaseException | None) -> str | None:
+    """Why the database did not answer, if that is what ``exc`` (or an exception it chains)
+    says: refused or dropped connections, a server shutting down or starting up, a SQLite file
+    locked by another process. None for any other error (it is not retried)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        lowered = str(exc).lower()
+        for markers, reason in (
+            (("connection refused",), "the database refuses connections"),
+            (
+                ("the database system is", "due to administrator command"),
+                "the database is restarting",
+            ),
+            (
+                ("server closed the connection", "connection already closed", "eof detected")
+                + ("could not receive data", "could not send data", "no connection to the server")
+                + ("connection reset",),
+                "the database dropped the connection",
+            ),
+            (("timeout expired", "timed out"), "the database does not answer"),
+            (("database is locked",), "the SQLite database is locked by another process"),
+        ):
+            if any(marker in lowered for marker in markers):
+                return reason
+        if getattr(exc, "connection_invalidated", False):  # SQLAlchemy saw the connection die
+            return "the database dropped the connection"
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+class _Outage:
+    """The retries on one study database: a call that meets a database that does not answer is
+    tried again with backoff (0.5 s doubling to 8 s). One outage has one budget, ``seconds``:
+    once spent, every call until the database answers again is tried once."""
+
+    def __init__(self, uri: str, seconds: float):
+        self.shown, self.seconds = redact(uri), seconds
+        self.started: float | None = None  # when the database stopped answering
+
+    def retrying(self, function, *args, recorded=None):
+        """``function(*args)``, tried again while the database does not answer. ``recorded()``,
+        when given, is asked before each new try whether the call that was cut off took effect
+        all the same (the database may commit a write whose answer never arrives): it returns
+        that call's result if so, else None. Raises StorageUnavailableError saying which
+        database, why and for how long; other errors as they are."""
+        delay, again = 0.5, False
+        while True:
+            try:
+                if again and recorded is not None:
+                    result = recorded()
+                    if result is not None:
+                        self._answered()
+                        return result
+                value = function(*args)
+            except Exception as exc:
+                reason = _unavailable_reason(exc)
+                if reason is None:
+                    raise
+                now = time.monotonic()
+                if self.started is None:
+                    self.started = now
+                    log.warning("Optuna storage %s: %s; retrying", self.shown, reason)
+                left = self.started + self.seconds - now
+                if left <= 0:
+                    raise StorageUnavailableError(
+                        f"Optuna storage {self.shown}: {reason} (retried for "
+                        f"{now - self.started:.0f} s; start the database again and rerun this "
+                        "worker, or set EXOHUNT_SWEEP_RETRY_SECONDS to wait longer)"
+                    ) from exc
+                time.sleep(min(delay, left))
+                delay, again = min(2 * delay, _MAX_BACKOFF_SECONDS), True
+            else:
+                self._answered()
+                return value
+
+    def _answered(self) -> None:
+        if self.started is not None:
+            log.info(
+                "Optuna storage %s answers again after %.0f s",
+                self.shown,
+                time.monotonic() - self.started,
+            )
+            self.started = None
+
+
+class _RetryingStorage:
+    """Optuna's storage for a database (its cached RDB storage), with every call retried while
+    the database does not answer (:class:`_Outage`). The two writes that are not idempotent
+    check, before trying again, whether the write that was cut off took effect: a new trial
+    carries a claim that is looked for, so an outage makes no second trial; a trial's final
+    state is read back, so a trial is never told twice nor failed after it completed.
+
+    It stands in for Optuna's ``BaseStorage`` and ``BaseHeartbeat`` (registered as both), and
+    hands every other call to the storage it wraps.
+    """
+
+    def __init__(self, optuna, rdb, outage: _Outage):
+        optuna.storages.BaseStorage.register(_RetryingStorage)
+        # Optuna asks isinstance(storage, BaseHeartbeat) (not exported) before heartbeats
+        optuna.storages._heartbeat.BaseHeartbeat.register(_RetryingStorage)
+        self._optuna, self._outage = optuna, outage
+        self._inner = optuna.storages.get_storage(rdb)  # the cached storage Optuna would use
+
+    def __getattr__(self, name: str):
+        if name.startswith("__") or name in ("_inner", "_outage", "_optuna"):
+            raise AttributeError(name)
+        attribute = getattr(self._inner, name)
+        if not callable(attribute):
+            return attribute
+        return lambda *args, **kwargs: self._outage.retrying(lambda: attribute(*args, **kwargs))
+
+    def create_new_trial(self, study_id: int, template_trial=None) -> int:
+        if template_trial is not None:  # a copy of a trial (enqueued or retried)
+            return self._outage.retrying(self._inner.create_new_trial, study_id, template_trial)
+        running = self._optuna.trial.TrialState.RUNNING
+        claim = uuid.uuid4().hex
+        template = self._optuna.trial.FrozenTrial(
+            number=-1,
+            state=running,
+            value=None,
+            datetime_start=datetime.now(),
+            datetime_complete=None,
+            params={},
+            distributions={},
+            user_attrs={},
+            system_attrs={_CLAIM: claim},
+            intermediate_values={},
+            trial_id=-1,
+        )
+
+        def made():
+            trials = self._inner.get_all_trials(study_id, deepcopy=False, states=(running,))
+            mine = [t._trial_id for t in trials if t.system_attrs.get(_CLAIM) == claim]
+            for extra in mine[1:]:  # Optuna's own retry may have made it twice
+                self._inner.set_trial_state_values(extra, self._optuna.trial.TrialState.FAIL)
+            return mine[0] if mine else None
+
+        return self._outage.retrying(
+            self._inner.create_new_trial, study_id, template, recorded=made
+        )
+
+    def set_trial_state_values(self, trial_id: int, state, values=None) -> bool:
+        running = self._optuna.trial.TrialState.RUNNING
+
+        def done():
+            trial = self._inner.get_trial(trial_id)
+            if state == running == trial.state:
+                return False  # popped from the queue, by this worker or another: leave it
+            if trial.state == state and trial.values == (None if values is None else list(values)):
+                return True
+            return None  # not written: try again (a trial finished otherwise raises there)
+
+        return self._outage.retrying(
+            self._inner.set_trial_state_values, trial_id, state, values, recorded=done
+        )
+
+    def record_heartbeat(self, trial_id: int) -> None:
+        # a missed heartbeat only matters after the grace period; the main thread reports outages
+        with contextlib.suppress(StorageUnavailableError):
+            self._outage.retrying(self._inner.record_heartbeat, trial_id)
+
+
 def _claim(study, settings: dict[str, str]) -> None:
     """Record this sweep's data and split on the study; refuse to join one made with others
     (their scores would not compare)."""
@@ -258,6 +477,7 @@ def run_sweep(
     sampler=None,
     pruner=None,
     retrain_best: bool = True,
+    storage_retry_seconds: float | None = None,
 ) -> SweepResult:
     """Run ``trials`` trials of the study (this worker's share), then retrain and register the
     study's best; see the module docstring.
@@ -266,11 +486,14 @@ def run_sweep(
     (seeded by ``config.random_state`` for an in-memory study; unseeded for a shared one, so
     workers do not propose the same trials); ``pruner`` to a median pruner after 5 trials and
     5 epochs. ``retrain_best=False`` only searches (for extra workers of a shared study).
+    ``storage_retry_seconds`` is how long a database that does not answer is waited for
+    (default :func:`default_retry_seconds`); no trial is lost or counted twice meanwhile.
 
     Raises
     ------
     ExohuntError
-        For bad settings, data or storage, or when no trial of the study has finished.
+        For bad settings, data or storage, or when no trial of the study has finished;
+        StorageUnavailableError when the database does not answer for that long.
     """
     optuna = _import_optuna()
     config = replace(config).validate()
@@ -287,7 +510,7 @@ def run_sweep(
     if pruner is None:
         pruner = optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=5)
     with _quiet_optuna(optuna):
-        study = open_study(storage, study_name, sampler, pruner)
+        study = open_study(storage, study_name, sampler, pruner, storage_retry_seconds)
     dataset = dataset if dataset is not None else load_data(config.data)
     rows = labelled_rows(dataset, config.data.label_column)
     # The split `exohunt train` makes with these settings; trials see only its training part.
@@ -387,7 +610,7 @@ def run_sweep(
                 "search_space": {k: list(v) for k, v in space.items()},
             }
         )
-        study.optimize(objective, n_trials=trials, timeout=timeout_seconds, callbacks=[report])
+        _run_trials(optuna, study, objective, trials, timeout_seconds, report)
         states = {t.number: t.state.name.lower() for t in study.get_trials(deepcopy=False)}
         counts = {s: sum(states.get(n) == s for n in mine) for s in ("complete", "pruned", "fail")}
         tracker.log_metrics({f"trials_{state}": n for state, n in counts.items()})
@@ -446,6 +669,62 @@ def run_sweep(
         run_id=run_id,
         study=study,
     )
+
+
+def _run_trials(optuna, study, objective, trials: int, timeout_seconds, on_trial) -> None:
+    """``study.optimize(objective, trials, timeout_seconds, callbacks=[on_trial])``, by ask and
+    tell so that every trial is told once, whatever the database did meanwhile.
+
+    As ``optimize`` does: trials whose worker stopped beating for the grace period are failed
+    first, and a trial's heartbeat is recorded while it runs. ``optuna.TrialPruned`` prunes the
+    trial; any other error fails it and is raised.
+    """
+    TrialState = optuna.trial.TrialState
+    started = time.monotonic()
+    for _ in range(trials):
+        if timeout_seconds is not None and time.monotonic() - started >= timeout_seconds:
+            break
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            warnings.filterwarnings("ignore", "Heartbeat of storage is supposed", UserWarning)
+            optuna.storages.fail_stale_trials(study)
+            trial = study.ask()
+        value, state = None, None  # None: COMPLETE, or FAIL for a value that is not a number
+        with _heartbeat(study._storage, trial._trial_id):
+            try:
+                value = objective(trial)
+            except optuna.TrialPruned:
+                state = TrialState.PRUNED
+            except (Exception, KeyboardInterrupt):
+                with contextlib.suppress(StorageUnavailableError):  # the error says more
+                    study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+                raise
+        on_trial(study, study.tell(trial, value, state=state, skip_if_finished=True))
+
+
+@contextlib.contextmanager
+def _heartbeat(storage, trial_id: int) -> Iterator[None]:
+    """Record the trial's heartbeat every heartbeat interval while the block runs, so that if
+    this worker dies the others fail its trial after the grace period (none in memory)."""
+    interval = getattr(storage, "get_heartbeat_interval", lambda: None)()
+    if interval is None:
+        yield
+        return
+    stop = threading.Event()
+
+    def beat() -> None:
+        while True:
+            storage.record_heartbeat(trial_id)
+            if stop.wait(interval):
+                return
+
+    thread = threading.Thread(target=beat, name=f"heartbeat-trial-{trial_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _pruning_callback(optuna, trial):
