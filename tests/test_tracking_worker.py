@@ -108,6 +108,42 @@ def test_a_command_leaves_a_warm_spare_that_the_next_command_uses(
     _wait(socket_path.exists, 120, "the next spare")
 
 
+def test_by_default_a_tracked_command_leaves_no_process_behind(
+    store, koi_subset, tmp_path, monkeypatch
+):
+    """Spares are opt-in: without EXOHUNT_TRACKING_SPARE a command's worker ends with it."""
+    import tempfile
+
+    runtime = Path(tempfile.mkdtemp(prefix="eh", dir="/tmp"))
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
+    monkeypatch.delenv("EXOHUNT_TRACKING_SPARE", raising=False)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "exohunt.cli", "-q", "train", str(koi_subset), "--model",
+         "xgboost", "--output", str(tmp_path / "m")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    _, err = process.communicate(timeout=300)
+    assert process.returncode == 0, err
+    (run,) = _runs(store)
+    assert run.info.status == "FINISHED" and run.data.tags["exohunt.tracking.worker"] == "cold"
+
+    def left() -> list[str]:  # every process of the command's session, orphans included
+        found = []
+        for proc in Path("/proc").iterdir():
+            try:
+                if (proc / "stat").read_text().rsplit(") ", 1)[1].split()[3] == str(process.pid):
+                    found.append((proc / "cmdline").read_bytes().decode(errors="replace"))
+            except (OSError, IndexError):
+                continue
+        return found
+
+    deadline = time.monotonic() + 10  # the worker may take a moment to exit after its command
+    while left() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert left() == []
+    assert not spare_path(store).exists() and _spares(runtime) == {}
+
+
 def test_an_idle_spare_exits(spares, store, monkeypatch):
     from exohunt.tracking.worker import start_spare
 

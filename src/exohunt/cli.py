@@ -441,7 +441,8 @@ def _train_config(args, dataset: str | None):
 def _tracker(args):
     from exohunt.tracking import make_tracker
 
-    # keep_warm: a command leaves a warm MLflow worker for the next one (exohunt.tracking.worker)
+    # keep_warm: with EXOHUNT_TRACKING_SPARE=1, a command leaves a warm MLflow worker for the next
+    # one (exohunt.tracking.worker); by default it leaves nothing running
     tracker = make_tracker(args.use_mlflow, args.tracking_uri, args.experiment_name, keep_warm=True)
     tracker.source = args.command_line  # the MLflow UI shows it as each run's source
     args.trackers.append(tracker)

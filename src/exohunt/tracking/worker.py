@@ -11,9 +11,9 @@ through a :class:`Channel`:
   socket in a private folder (``$XDG_RUNTIME_DIR/exohunt-<uid>`` or ``/tmp/exohunt-<uid>``);
 * otherwise a **cold** worker, started now and reached through pipes.
 
-A worker serves one command and then exits; a command that asked for spares leaves one behind for
-the next command. A spare exits after :data:`IDLE_SECONDS` unused (``EXOHUNT_SPARE_IDLE_SECONDS``);
-``EXOHUNT_TRACKING_SPARE=0`` turns spares off. Spares are keyed by the store, the Python
+A worker serves one command and then exits. Spares are opt-in, since by default a command stops
+everything it started: with ``EXOHUNT_TRACKING_SPARE=1`` a command leaves one behind for the next
+command, which exits after :data:`IDLE_SECONDS` unused (``EXOHUNT_SPARE_IDLE_SECONDS``). Spares are keyed by the store, the Python
 interpreter, exohunt's source files and the ``MLFLOW_*`` and cloud-credential environment, so a
 command never talks to a spare with other code or other settings.
 
@@ -143,7 +143,9 @@ def open_channel(uri: str, keep_warm: bool = False) -> Channel:
 
 
 def spares_enabled() -> bool:
-    return os.environ.get("EXOHUNT_TRACKING_SPARE", "1").strip().lower() not in {"0", "false", "no"}
+    """Spares are opt-in (``EXOHUNT_TRACKING_SPARE=1``): by default a command leaves no process
+    behind it."""
+    return os.environ.get("EXOHUNT_TRACKING_SPARE", "0").strip().lower() in {"1", "true", "yes"}
 
 
 def spare_path(uri: str) -> Path:
