@@ -36,26 +36,69 @@ def ui_env() -> dict[str, str]:
     return env
 
 
-def _prepare_store_apart(uri: str, experiment_name: str) -> str:
-    """:func:`~exohunt.tracking.prepare_store` in a short-lived process, so that this one, which
-    only watches the server, never holds MLflow's ~200 MB of imports."""
-    code = (
-        "import sys\n"
-        "from exohunt.errors import ExohuntError\n"
-        "from exohunt.tracking import prepare_store\n"
-        "try:\n"
-        "    print(prepare_store(sys.argv[1], sys.argv[2]))\n"
-        "except ExohuntError as exc:\n"
-        "    sys.exit(f'error: {exc}')\n"
-    )
+#: Run in a short-lived process: prepare the store, then ask ``mlflow server`` for the uvicorn
+#: command and environment it would start, without starting it. MLflow's ``mlflow server`` process
+#: only waits for its uvicorn (280 MB and seconds of imports); ``exohunt ui`` runs uvicorn itself.
+_PREPARE = """
+import json, os, sys
+from exohunt.errors import ExohuntError
+from exohunt.tracking import prepare_store
+try:
+    experiment_id = prepare_store(sys.argv[1], sys.argv[2])
+except ExohuntError as exc:
+    sys.exit(f"error: {exc}")
+out = {"experiment_id": experiment_id}
+try:
+    import mlflow.server
+    from mlflow.cli import server
+
+    class _Started:  # what mlflow server's caller sees of the process it did not start
+        def poll(self):
+            return 0
+
+        def wait(self, *args, **kwargs):
+            return 0
+
+        def send_signal(self, signum):
+            pass
+
+    def _capture(command, extra_env=None, **kwargs):
+        out["command"], out["env"] = list(command), dict(extra_env or {})
+        return _Started()
+
+    before = dict(os.environ)
+    mlflow.server._exec_cmd = _capture
+    try:
+        server.main(sys.argv[3:], standalone_mode=False)
+    except SystemExit:
+        pass
+    changed = {k: v for k, v in os.environ.items() if before.get(k) != v}
+    out["env"] = {**changed, **out.get("env", {})}
+except Exception as exc:  # another MLflow: exohunt ui falls back to `mlflow server`
+    out.pop("command", None)
+    out["fallback"] = f"{type(exc).__name__}: {exc}"
+print(json.dumps(out))
+"""
+
+
+def _prepare_apart(uri: str, experiment_name: str, server_args: list[str]) -> dict:
+    """Prepare the store (:func:`~exohunt.tracking.prepare_store`) in a short-lived process, so
+    that this one, which only watches the server, never holds MLflow's ~200 MB of imports; and
+    learn there the uvicorn command ``mlflow server`` would run. ``{"experiment_id", "command",
+    "env"}``; no ``command`` when MLflow would not say."""
+    import json
+
     done = subprocess.run(
-        [sys.executable, "-c", code, uri, experiment_name], capture_output=True, text=True
+        [sys.executable, "-c", _PREPARE, uri, experiment_name, *server_args],
+        capture_output=True,
+        text=True,
+        env=ui_env(),
     )
     if done.returncode != 0:
         lines = [x for x in done.stderr.splitlines() if x.strip()]
         message = lines[-1] if lines else f"exit code {done.returncode}"
         raise ExohuntError(message.removeprefix("error: "))
-    return done.stdout.split()[-1]
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def runs_page_url(host: str, port: int, experiment_id: str) -> str:
@@ -79,10 +122,14 @@ def serve_ui(
             f"{redact(uri)} is already a tracking server: open it in a browser instead of "
             "running 'exohunt ui' (or give a local --tracking-uri)"
         )
-    experiment_id = _prepare_store_apart(uri, experiment_name)
+    command = ui_command(host, port, uri)
+    prepared = _prepare_apart(uri, experiment_name, command[2:])  # the arguments of "server"
+    env = ui_env()
+    if "command" in prepared:  # uvicorn itself, as `mlflow server` would start it
+        command, env = prepared["command"], {**env, **prepared["env"]}
     say(f"tracking: {redact(uri)}")
-    say(f"MLflow UI: {runs_page_url(host, port, experiment_id)}   (Ctrl-C to stop)")
-    code = run_until_stopped(ui_command(host, port, uri), ui_env())
+    say(f"MLflow UI: {runs_page_url(host, port, prepared['experiment_id'])}   (Ctrl-C to stop)")
+    code = run_until_stopped(command, env)
     if code is None:
         say("MLflow UI stopped")
         return 0
