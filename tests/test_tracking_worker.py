@@ -127,20 +127,10 @@ def test_by_default_a_tracked_command_leaves_no_process_behind(
     (run,) = _runs(store)
     assert run.info.status == "FINISHED" and run.data.tags["exohunt.tracking.worker"] == "cold"
 
-    def left() -> list[str]:  # every process of the command's session, orphans included
-        found = []
-        for proc in Path("/proc").iterdir():
-            try:
-                if (proc / "stat").read_text().rsplit(") ", 1)[1].split()[3] == str(process.pid):
-                    found.append((proc / "cmdline").read_bytes().decode(errors="replace"))
-            except (OSError, IndexError):
-                continue
-        return found
-
     deadline = time.monotonic() + 10  # the worker may take a moment to exit after its command
-    while left() and time.monotonic() < deadline:
+    while _session(process.pid) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert left() == []
+    assert _session(process.pid) == []
     assert not spare_path(store).exists() and _spares(runtime) == {}
 
 
@@ -167,7 +157,22 @@ def test_spares_are_keyed_by_store_and_settings(monkeypatch, tmp_path):
     assert oct(a.parent.stat().st_mode & 0o777) == "0o700"
 
 
-def test_a_killed_command_leaves_its_run_failed_not_running(store, tmp_path):
+def _session(leader: int) -> list[str]:
+    """Command lines of every process in the session ``leader`` started, orphans included."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if (proc / "stat").read_text().rsplit(") ", 1)[1].split()[3] == str(leader):
+                found.append((proc / "cmdline").read_bytes().decode(errors="replace"))
+        except (OSError, IndexError):
+            continue
+    return found
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGHUP])
+def test_a_killed_command_leaves_its_run_failed_not_running(store, tmp_path, sig):
+    """Killed, terminated or hung up on (a closed terminal), a training command leaves its run
+    FAILED with what it logged, and no process behind: its worker notices and exits."""
     from exohunt.tracking import prepare_store
 
     prepare_store(store, "exoplanet-detection")
@@ -176,6 +181,7 @@ def test_a_killed_command_leaves_its_run_failed_not_running(store, tmp_path):
         + ["--output", str(tmp_path / "o")],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     try:
         _wait(
@@ -185,7 +191,7 @@ def test_a_killed_command_leaves_its_run_failed_not_running(store, tmp_path):
         )
         assert process.poll() is None, "training ended before it could be killed"
     finally:
-        process.kill()  # no chance to clean up: the worker must notice
+        process.send_signal(sig)  # no chance to clean up: the worker must notice
         process.wait()
     run = _wait(
         lambda: next((r for r in _runs(store) if r.info.status != "RUNNING"), None),
@@ -195,6 +201,7 @@ def test_a_killed_command_leaves_its_run_failed_not_running(store, tmp_path):
     assert run.info.status == "FAILED"
     assert "ended before its run did" in run.data.tags["exohunt.error"]
     assert len(run.inputs.dataset_inputs) == 1  # what was logged stays
+    _wait(lambda: not _session(process.pid), 30, "every process of the command to exit")
 
 
 def test_calls_after_a_failed_open_fail_with_its_error(tmp_path):
