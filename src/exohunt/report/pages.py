@@ -653,7 +653,10 @@ def _views_axes(fig, cell) -> tuple:
 def _draw_views(axes, reasons: Reasons) -> None:
     for ax, name in zip(axes, ("global_view", "local_view"), strict=True):
         view = reasons.views.get(name)
-        ax.set_title(f"{name.replace('_', ' ')}: what the model saw", loc="left", fontsize=9.5)
+        title = f"{name.replace('_', ' ')}: what the model saw"
+        if reasons.view_maps.get(name) is not None:
+            title += "  (green: hidden, the score falls; red: it rises)"
+        ax.set_title(title, loc="left", fontsize=9)
         if view is None:
             continue
         _view_with_map(ax, np.asarray(view, dtype=float), reasons.view_maps.get(name))
