@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -83,12 +84,34 @@ def test_disabled_tracking_is_the_null_tracker():
     assert isinstance(make_tracker(False), NullTracker)
 
 
-def test_a_training_run_records_everything(store, koi_subset, tmp_path):
-    tracker = make_tracker(True, experiment_name="complete")
-    config = TrainConfig(data=DataConfig(dataset=str(koi_subset)), output=str(tmp_path / "rf"))
-    result = train(config, tracker)
+@pytest.fixture(scope="module")
+def tracked_rf(tmp_path_factory, koi_subset):
+    """One Random Forest trained with tracking (experiment "complete") into a store of its own:
+    the tests that only read what a training run recorded share it."""
+    root = tmp_path_factory.mktemp("tracked-rf")
+    uri = f"sqlite:///{root / 'mlruns' / 'mlflow.db'}"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", uri)
+        patch.chdir(root)
+        config = TrainConfig(data=DataConfig(dataset=str(koi_subset)), output=str(root / "rf"))
+        result = train(config, make_tracker(True, experiment_name="complete"))
+    return SimpleNamespace(uri=uri, result=result, output=root / "rf")
 
-    client = _client(store)
+
+@pytest.fixture
+def rf_store(tracked_rf, monkeypatch) -> str:
+    """The store of ``tracked_rf`` as this test's tracking store (as the ``store`` fixture sets
+    one), so that ``models:/`` URIs resolve in it."""
+    import mlflow
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", tracked_rf.uri)
+    mlflow.set_tracking_uri(tracked_rf.uri)
+    return tracked_rf.uri
+
+
+def test_a_training_run_records_everything(rf_store, tracked_rf):
+    result = tracked_rf.result
+    client = _client(rf_store)
     run = client.get_run(result.run_id)
     assert run.info.status == "FINISHED"
     assert run.info.run_name.startswith("random_forest_")
@@ -136,16 +159,13 @@ def test_a_training_run_records_everything(store, koi_subset, tmp_path):
     assert "python_function" in servable.flavors and servable.signature is not None
 
 
-def test_the_servable_model_scores_raw_rows(store, koi_subset, tmp_path):
+def test_the_servable_model_scores_raw_rows(rf_store, tracked_rf, koi_subset, tmp_path):
     import mlflow
 
     from exohunt.io import read_dataset
     from exohunt.predict import load_model, predict
 
-    tracker = make_tracker(True)
-    config = TrainConfig(data=DataConfig(dataset=str(koi_subset)), output=str(tmp_path / "rf"))
-    result = train(config, tracker)
-    uri = result.metadata["model_uris"]["servable"]
+    uri = tracked_rf.result.metadata["model_uris"]["servable"]
 
     # raw rows as a user exports them: the archive's own column names (koi_period, ...)
     raw = pd.read_csv(koi_subset, comment="#").head(25)
@@ -155,7 +175,7 @@ def test_the_servable_model_scores_raw_rows(store, koi_subset, tmp_path):
     assert list(scored.columns) == ["planet_probability", "predicted_label"]
     assert len(scored) == 25
 
-    local = predict(load_model(tmp_path / "rf"), read_dataset(raw_csv))
+    local = predict(load_model(tracked_rf.output), read_dataset(raw_csv))
     assert np.allclose(scored["planet_probability"], local["planet_probability"])
     via_uri = predict(load_model(uri), read_dataset(raw_csv))
     assert np.allclose(via_uri["planet_probability"], local["planet_probability"])
@@ -295,10 +315,7 @@ def test_a_failing_run_is_marked_failed_and_keeps_what_it_logged(store, koi_subs
 
 
 def test_ctrl_c_marks_the_run_killed(store, tmp_path):
-    from exohunt.tracking import prepare_store
-
-    prepare_store(store, "exoplanet-detection")  # so that polling below cannot race the schema
-    env = os.environ | {"MLFLOW_TRACKING_URI": store}
+    env = os.environ | {"MLFLOW_TRACKING_URI": store, "PYTHONUNBUFFERED": "1"}
     # ten-fold CV of the network on the bundled table keeps the run busy for minutes
     process = subprocess.Popen(
         [
@@ -319,12 +336,12 @@ def test_ctrl_c_marks_the_run_killed(store, tmp_path):
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.time() + 120
-    while time.time() < deadline and process.poll() is None:
-        runs = _runs(store)
-        if runs and runs[0].inputs.dataset_inputs:
+    # "data: ..." comes just before the run opens. The command's own line, not the store: its
+    # tracking worker yields the CPU to training and, on a busy machine, may record nothing
+    # before the training ends.
+    for line in process.stdout:
+        if line.startswith("data: "):
             break
-        time.sleep(0.3)
     time.sleep(2)  # inside cross-validation
     assert process.poll() is None, "training ended before it could be interrupted"
     process.send_signal(signal.SIGINT)

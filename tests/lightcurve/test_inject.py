@@ -225,7 +225,7 @@ def test_the_light_curve_recipe_registers_a_champion_that_scans_real_curves(
     import mlflow
 
     data = tmp_path / "lc.csv.gz"
-    code, _, err = run(capsys, "simulate", "--into", str(host_dir), "--n", "90", "--seed", "2",
+    code, _, err = run(capsys, "simulate", "--into", str(host_dir), "--n", "45", "--seed", "2",
                        "--out", str(data))  # fmt: skip
     assert code == 0, err
     code, stdout, err = run(capsys, "experiments", str(data), "--models", "xgboost",

@@ -24,21 +24,12 @@ def _get(url: str, timeout: float = 5.0) -> bytes:
 
 @pytest.fixture(scope="module")
 def ui(tmp_path_factory, koi_subset):
-    """Two tracked runs in a fresh store, and `exohunt ui` serving it on a free port."""
+    """Three tracked runs in a fresh store, and `exohunt ui` serving it on a free port (started
+    once the store is made, so that it starts up while the models train)."""
     root = tmp_path_factory.mktemp("ui")
     uri = f"sqlite:///{root / 'mlruns' / 'mlflow.db'}"
     tracker = make_tracker(True, uri, "ui-test")
-    runs = {}  # run name -> run id
-    for model in ("random_forest", "xgboost", "nn"):
-        config = TrainConfig(
-            data=DataConfig(dataset=str(koi_subset)),
-            model=model,
-            output=str(root / model),
-            epochs=5,
-        )
-        result = train(config, tracker)
-        runs[result.run_name] = result.run_id
-    names = list(runs)
+    experiment_id = tracker.experiment_id  # waits for the store and the experiment
     port = free_port()
     process = subprocess.Popen(
         [
@@ -57,6 +48,22 @@ def ui(tmp_path_factory, koi_subset):
         stderr=subprocess.PIPE,
         text=True,
     )
+    runs = {}  # run name -> run id
+    try:
+        for model in ("random_forest", "xgboost", "nn"):
+            config = TrainConfig(
+                data=DataConfig(dataset=str(koi_subset)),
+                model=model,
+                output=str(root / model),
+                epochs=5,
+            )
+            result = train(config, tracker)
+            runs[result.run_name] = result.run_id
+    except BaseException:
+        process.kill()
+        process.wait()
+        raise
+    names = list(runs)
     base = f"http://127.0.0.1:{port}"
     deadline = time.time() + 180
     while time.time() < deadline:
@@ -69,7 +76,7 @@ def ui(tmp_path_factory, koi_subset):
     else:
         process.kill()
         pytest.fail("the MLflow UI did not answer /health within 180 s")
-    yield base, names, process, tracker.experiment_id, runs
+    yield base, names, process, experiment_id, runs
     if process.poll() is None:
         process.kill()
         process.wait()
