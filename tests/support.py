@@ -77,6 +77,22 @@ def matches(rows: list[dict], period: float, tolerance: float = 0.005) -> list[d
     ]
 
 
+def session_processes(leader: int) -> list[str]:
+    """Command lines of every live process in the session ``leader`` started (a process started
+    with ``start_new_session=True``), orphans included: what a command left behind."""
+    found = []
+    for proc in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{proc}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+            if fields[0] != "Z" and fields[3] == str(leader):
+                with open(f"/proc/{proc}/cmdline", "rb") as handle:
+                    found.append(handle.read().decode(errors="replace"))
+        except (OSError, IndexError):
+            continue
+    return found
+
+
 def descendants(pid: int) -> list[int]:
     """Every live process below ``pid``, from /proc (Linux)."""
     children: dict[int, list[int]] = {}

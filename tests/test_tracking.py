@@ -335,6 +335,7 @@ def test_ctrl_c_marks_the_run_killed(store, tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        start_new_session=True,  # its processes are those of this session, orphans included
     )
     # "data: ..." comes just before the run opens. The command's own line, not the store: its
     # tracking worker yields the CPU to training and, on a busy machine, may record nothing
@@ -351,6 +352,12 @@ def test_ctrl_c_marks_the_run_killed(store, tmp_path):
     (run,) = _runs(store)
     assert run.info.status == "KILLED", stderr
     assert run.data.tags["exohunt.error"].startswith("interrupted")
+    from tests.support import session_processes
+
+    deadline = time.monotonic() + 30  # its tracking worker ends with it
+    while session_processes(process.pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert session_processes(process.pid) == []
 
 
 def test_concurrent_trainings_on_a_fresh_store_all_succeed(tmp_path, koi_subset):

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from exohunt.tracking.worker import spare_path
+from tests.support import session_processes
 
 
 def _runs(uri: str):
@@ -128,9 +129,9 @@ def test_by_default_a_tracked_command_leaves_no_process_behind(
     assert run.info.status == "FINISHED" and run.data.tags["exohunt.tracking.worker"] == "cold"
 
     deadline = time.monotonic() + 10  # the worker may take a moment to exit after its command
-    while _session(process.pid) and time.monotonic() < deadline:
+    while session_processes(process.pid) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert _session(process.pid) == []
+    assert session_processes(process.pid) == []
     assert not spare_path(store).exists() and _spares(runtime) == {}
 
 
@@ -155,18 +156,6 @@ def test_spares_are_keyed_by_store_and_settings(monkeypatch, tmp_path):
     monkeypatch.setenv("MLFLOW_S3_ENDPOINT_URL", "http://127.0.0.1:9000")
     assert a != spare_path("sqlite:////x/mlflow.db")
     assert oct(a.parent.stat().st_mode & 0o777) == "0o700"
-
-
-def _session(leader: int) -> list[str]:
-    """Command lines of every process in the session ``leader`` started, orphans included."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        try:
-            if (proc / "stat").read_text().rsplit(") ", 1)[1].split()[3] == str(leader):
-                found.append((proc / "cmdline").read_bytes().decode(errors="replace"))
-        except (OSError, IndexError):
-            continue
-    return found
 
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGHUP])
@@ -201,7 +190,7 @@ def test_a_killed_command_leaves_its_run_failed_not_running(store, tmp_path, sig
     assert run.info.status == "FAILED"
     assert "ended before its run did" in run.data.tags["exohunt.error"]
     assert len(run.inputs.dataset_inputs) == 1  # what was logged stays
-    _wait(lambda: not _session(process.pid), 30, "every process of the command to exit")
+    _wait(lambda: not session_processes(process.pid), 30, "every process of the command to exit")
 
 
 def test_calls_after_a_failed_open_fail_with_its_error(tmp_path):

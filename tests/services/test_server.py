@@ -18,7 +18,7 @@ from exohunt.errors import ConfigError, ExohuntError
 from exohunt.services.server import serve, server_command
 from exohunt.train import load_data
 from tests.pg import PASSWORD, postgres  # noqa: F401  (postgres is a fixture)
-from tests.support import free_port
+from tests.support import descendants, free_port
 
 EXPERIMENT = "team-test"
 
@@ -127,8 +127,14 @@ def test_the_password_is_never_shown(server, champion):
 
 def test_ctrl_c_stops_the_server_cleanly_and_nothing_leaked(server):
     base, _, process = server
+    started = descendants(process.pid)
+    assert started  # the MLflow server it runs
     process.send_signal(signal.SIGINT)
     stdout, stderr = process.communicate(timeout=180)  # a safety net, not a speed test
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and any(os.path.exists(f"/proc/{p}") for p in started):
+        time.sleep(0.2)
+    assert not [p for p in started if os.path.exists(f"/proc/{p}")], "Ctrl-C left processes"
     assert process.returncode == 0, stderr[-2000:]
     assert f"MLflow tracking server: {base}" in stdout
     assert "postgresql+psycopg2://exohunt:***@127.0.0.1" in stdout
