@@ -260,7 +260,7 @@ def write_index(
     partial = folder / ".index.html.partial"
     partial.write_text(page, encoding="utf-8")
     os.replace(partial, path)
-    log.info("wrote the index of %d candidates to %s", len(rows), path)
+    log.debug("wrote the index of %d candidates to %s", len(rows), path)
     return path
 
 
