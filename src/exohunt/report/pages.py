@@ -246,7 +246,7 @@ def _candidate_figure(views: bool):
         return fig, axes
     plt = _pyplot()
     fig = plt.figure(figsize=PAGE_SIZE, dpi=PAGE_DPI)
-    grid = fig.add_gridspec(4, 4, left=0.05, right=0.985, top=0.86, bottom=0.055, hspace=0.5,
+    grid = fig.add_gridspec(4, 4, left=0.065, right=0.985, top=0.86, bottom=0.055, hspace=0.5,
                             wspace=0.28, width_ratios=(1, 1, 1, 1.05))  # fmt: skip
     cells = {"raw": grid[0, :3], "detrended": grid[1, :3], "summary": grid[0, 3],
              "why": grid[1, 3], "periodogram": grid[2, 0], "global": grid[2, 1],
@@ -463,7 +463,8 @@ def _periodogram(ax, curves: StarCurves, signal, colour) -> None:
         _blank(ax, "not searched")
         return
     p, power = np.asarray(curves.periods), np.asarray(curves.power, dtype=float)
-    ax.plot(p, power, color="#444", lw=0.6, rasterized=True)
+    top = np.nanmax(power) if np.isfinite(power).any() else 1.0
+    ax.plot(p, power / (top or 1.0), color="#444", lw=0.6, rasterized=True)
     ax.set_xscale("log")
     if np.isfinite(signal.period):
         for k, style in ((1, "-"), (0.5, ":"), (2, ":"), (1 / 3, ":"), (3, ":")):
@@ -472,7 +473,7 @@ def _periodogram(ax, curves: StarCurves, signal, colour) -> None:
         ax.text(0.02, 0.92, f"peak {signal.period:.5g} d; dotted: ×½, ×2, ×⅓, ×3",
                 transform=ax.transAxes, fontsize=8.5, color=colour)  # fmt: skip
     ax.set_xlabel("period (d)")
-    ax.set_ylabel("BLS power")
+    ax.set_ylabel("BLS power / its peak")
 
 
 def _global_fold(ax, t, y_ppm, signal, colour) -> None:
@@ -620,8 +621,8 @@ def _depths(ax, t, y_ppm, signal, colour) -> None:
     mean = signal.depth * _U.scale
     ax.axhline(mean, color="k", lw=1, ls="--")
     ax.axhline(0, color="#bbb", lw=0.8)
-    ax.text(0.02, 0.92, f"mean {_U(signal.depth)}; χ²/dof {_fmt(signal.depth_chi2, '.2g')}; "
-            f"strongest event {_fmt(100 * signal.max_event_share, '.0f')}% of SNR²",
+    ax.text(0.02, 0.92, f"mean {_U(signal.depth)} · χ²/dof {_fmt(signal.depth_chi2, '.2g')} · "
+            f"top event {_fmt(100 * signal.max_event_share, '.0f')}% of SNR²",
             transform=ax.transAxes, fontsize=8.5)  # fmt: skip
     ax.set_xlabel("transit number (cycle)")
     ax.set_ylabel(f"depth ({_U.name})")
@@ -653,9 +654,9 @@ def _views_axes(fig, cell) -> tuple:
 def _draw_views(axes, reasons: Reasons) -> None:
     for ax, name in zip(axes, ("global_view", "local_view"), strict=True):
         view = reasons.views.get(name)
-        title = f"{name.replace('_', ' ')}: what the model saw"
+        title = f"{name.replace('_', ' ')}, as the model saw it"
         if reasons.view_maps.get(name) is not None:
-            title += "  (green: hidden, the score falls; red: it rises)"
+            title = f"{name.replace('_', ' ')} (green: needed; red: against)"
         ax.set_title(title, loc="left", fontsize=9)
         if view is None:
             continue
@@ -735,7 +736,7 @@ def draw_row(
     training data (``reference``: :func:`exohunt.report.reference.class_distributions`)."""
     plt = _pyplot()
     fig = plt.figure(figsize=PAGE_SIZE, dpi=PAGE_DPI)
-    grid = fig.add_gridspec(3, 4, left=0.05, right=0.985, top=0.865, bottom=0.06, hspace=0.55,
+    grid = fig.add_gridspec(3, 4, left=0.065, right=0.985, top=0.865, bottom=0.06, hspace=0.55,
                             wspace=0.3)  # fmt: skip
     score = "no model" if not np.isfinite(reasons.score) else f"score {reasons.score:.3f}"
     fig.text(0.05, 0.95, row.title, fontsize=30, fontweight="bold", va="center")
