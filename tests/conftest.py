@@ -31,6 +31,18 @@ def shared_data() -> Path:
 
 
 @pytest.fixture(scope="session")
+def kepler90(shared_data, tmp_path_factory) -> Path:
+    """The three real Kepler-90 FITS quarters, in a folder of their own."""
+    import shutil
+
+    folder = tmp_path_factory.mktemp("k90") / "kepler90"
+    folder.mkdir()
+    for path in (shared_data / "lightcurves").glob("*.fits"):
+        shutil.copy(path, folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
 def koi_subset(tmp_path_factory) -> Path:
     """The first 1,500 rows of the bundled (real) KOI table, with its archive header lines."""
     import gzip

@@ -77,6 +77,27 @@ def matches(rows: list[dict], period: float, tolerance: float = 0.005) -> list[d
     ]
 
 
+def triage_subset(shared_data, folder, planets: int, others: int, seed: int = 0):
+    """A .npz in ``folder`` of real TESS Triage views: ``planets`` PC and ``others`` EB or J,
+    chosen at random, with every metadata array. Returns its path."""
+    import numpy as np
+
+    arrays = dict(np.load(shared_data / "tess_astronet_triage_views.npz"))
+    rng = np.random.default_rng(seed)
+    is_pc = arrays["Disposition"] == "PC"
+    rows = np.sort(
+        np.concatenate(
+            [
+                rng.choice(np.flatnonzero(is_pc), planets, False),
+                rng.choice(np.flatnonzero(~is_pc), others, False),
+            ]
+        )
+    )
+    path = folder / "views_subset.npz"
+    np.savez(path, **{name: values[rows] for name, values in arrays.items()})
+    return path
+
+
 def session_processes(leader: int) -> list[str]:
     """Command lines of every live process in the session ``leader`` started (a process started
     with ``start_new_session=True``), orphans included: what a command left behind."""

@@ -17,7 +17,7 @@ PACKAGE = SRC / "exohunt"
 
 #: What exohunt.tracking may import from exohunt: itself, and the layers below it (serving: the
 #: raw-row scoring of the servable model, on dataset and io only).
-TRACKING_MAY_IMPORT = ("tracking", "errors", "dataset", "io", "serving", "_version")
+TRACKING_MAY_IMPORT = ("tracking", "errors", "dataset", "io", "serving", "_version", "_env")
 #: ...never these (the layers built on tracking).
 ABOVE_TRACKING = (
     *("train", "predict", "models", "features", "experiments", "scanning", "services"),

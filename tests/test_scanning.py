@@ -26,16 +26,6 @@ TOI114 = "real_lightcurves/fits/hlsp_tess-data-alerts_tess_phot_00025155310-s01_
 
 
 @pytest.fixture(scope="module")
-def kepler90(shared_data, tmp_path_factory):
-    """The three Kepler-90 FITS quarters, in a folder of their own."""
-    folder = tmp_path_factory.mktemp("k90") / "kepler90"
-    folder.mkdir()
-    for path in (shared_data / "lightcurves").glob("*.fits"):
-        shutil.copy(path, folder)
-    return folder
-
-
-@pytest.fixture(scope="module")
 def views_model(shared_data, tmp_path_factory):
     """A small CNN trained on 1,500 real TESS Triage views (PC against the rest)."""
     folder = tmp_path_factory.mktemp("views")

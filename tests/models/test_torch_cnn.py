@@ -311,16 +311,9 @@ def test_sklearn_estimator_checks(estimator, check):
 @pytest.fixture(scope="module")
 def views_subset(shared_data, tmp_path_factory):
     """600 real TESS views (100 PC, 500 EB or J) with every metadata array, as a .npz."""
-    arrays = dict(np.load(shared_data / "tess_astronet_triage_views.npz"))
-    rng = np.random.default_rng(0)
-    planets = np.flatnonzero(arrays["Disposition"] == "PC")
-    others = np.flatnonzero(arrays["Disposition"] != "PC")
-    rows = np.sort(
-        np.concatenate([rng.choice(planets, 100, False), rng.choice(others, 500, False)])
-    )
-    path = tmp_path_factory.mktemp("views") / "views_subset.npz"
-    np.savez(path, **{name: values[rows] for name, values in arrays.items()})
-    return path
+    from tests.support import triage_subset
+
+    return triage_subset(shared_data, tmp_path_factory.mktemp("views"), 100, 500)
 
 
 def test_trains_end_to_end_on_real_views(views_subset, tmp_path):

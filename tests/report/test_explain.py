@@ -216,15 +216,9 @@ def test_without_shap_the_install_command_is_named(forest, rows, monkeypatch):
 @pytest.fixture(scope="module")
 def views(shared_data, tmp_path_factory):
     """400 real TESS views (100 PC, 300 EB or J) with every metadata array, read as a dataset."""
-    arrays = dict(np.load(shared_data / "tess_astronet_triage_views.npz"))
-    rng = np.random.default_rng(0)
-    planets = np.flatnonzero(arrays["Disposition"] == "PC")
-    others = np.flatnonzero(arrays["Disposition"] != "PC")
-    picked = np.sort(
-        np.concatenate([rng.choice(planets, 100, False), rng.choice(others, 300, False)])
-    )
-    path = tmp_path_factory.mktemp("views") / "views_subset.npz"
-    np.savez(path, **{name: values[picked] for name, values in arrays.items()})
+    from tests.support import triage_subset
+
+    path = triage_subset(shared_data, tmp_path_factory.mktemp("views"), 100, 300)
     return labelled_rows(read_dataset(path))
 
 

@@ -4,7 +4,6 @@ data: Kepler-90's FITS quarters, the bundled KOI table, the real TESS Triage vie
 from __future__ import annotations
 
 import json
-import shutil
 
 import numpy as np
 import pandas as pd
@@ -16,15 +15,6 @@ from exohunt.report.pages import PAGE_DPI, PAGE_SIZE, THUMB_WIDTH
 from tests.support import run
 
 PAGE_PIXELS = (int(PAGE_SIZE[0] * PAGE_DPI), int(PAGE_SIZE[1] * PAGE_DPI))
-
-
-@pytest.fixture(scope="module")
-def kepler90(shared_data, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("k90") / "kepler90"
-    folder.mkdir()
-    for path in (shared_data / "lightcurves").glob("*.fits"):
-        shutil.copy(path, folder)
-    return folder
 
 
 @pytest.fixture(scope="module")

@@ -270,18 +270,9 @@ class StorageUnavailableError(ExohuntError):
 def default_retry_seconds() -> float:
     """The retry budget: ``EXOHUNT_SWEEP_RETRY_SECONDS``, else :data:`RETRY_SECONDS`. Raises
     ConfigError for a value that is not a number of seconds."""
-    text = os.environ.get("EXOHUNT_SWEEP_RETRY_SECONDS", "").strip()
-    if not text:
-        return RETRY_SECONDS
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not value >= 0:
-        raise ConfigError(
-            f"EXOHUNT_SWEEP_RETRY_SECONDS={text!r} is not a number of seconds (use e.g. 60)"
-        )
-    return value
+    from exohunt._env import env_seconds
+
+    return env_seconds("EXOHUNT_SWEEP_RETRY_SECONDS", RETRY_SECONDS)
 
 
 def _unavailable_reason(exc: BaseException | None) -> str | None:

@@ -28,18 +28,9 @@ RETRY_SECONDS = 120.0
 def retry_seconds() -> float:
     """The retry budget: ``EXOHUNT_TRACKING_RETRY_SECONDS``, else :data:`RETRY_SECONDS`.
     Raises ExohuntError for a value that is not a number of seconds."""
-    text = os.environ.get("EXOHUNT_TRACKING_RETRY_SECONDS", "").strip()
-    if not text:
-        return RETRY_SECONDS
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not value >= 0:
-        raise ExohuntError(
-            f"EXOHUNT_TRACKING_RETRY_SECONDS={text!r} is not a number of seconds (use e.g. 120)"
-        )
-    return value
+    from exohunt._env import env_seconds
+
+    return env_seconds("EXOHUNT_TRACKING_RETRY_SECONDS", RETRY_SECONDS)
 
 
 class StoreUnavailableError(ExohuntError):
