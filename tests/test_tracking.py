@@ -314,6 +314,32 @@ def test_a_failing_run_is_marked_failed_and_keeps_what_it_logged(store, koi_subs
     assert len(run.inputs.dataset_inputs) == 1
 
 
+def test_ctrl_c_while_the_run_is_being_written_still_marks_it_killed(store, monkeypatch):
+    """Ctrl-C that lands at the very end, while the run's records are flushed to the store, ends
+    the run KILLED (not FAILED by its worker, as a command that vanished)."""
+    tracker = make_tracker(True, experiment_name="late")
+    flush = tracker.flush
+    calls = []
+
+    def interrupted_once(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            flush(*args, **kwargs)  # the records are written; the interrupt comes after
+            raise KeyboardInterrupt
+        return flush(*args, **kwargs)
+
+    monkeypatch.setattr(tracker, "flush", interrupted_once)
+    try:
+        with pytest.raises(KeyboardInterrupt), tracker.run("late-ctrl-c"):
+            tracker.log_metrics({"value": 1.0})
+    finally:
+        tracker.close()
+    (run,) = _runs(store, "late")
+    assert run.info.status == "KILLED"
+    assert run.data.tags["exohunt.error"].startswith("interrupted")
+    assert run.data.metrics["value"] == 1.0
+
+
 def test_ctrl_c_marks_the_run_killed(store, tmp_path):
     env = os.environ | {"MLFLOW_TRACKING_URI": store, "PYTHONUNBUFFERED": "1"}
     # ten-fold CV of the network on the bundled table keeps the run busy for minutes

@@ -280,6 +280,11 @@ class MlflowTracker(Tracker):
             self.flush()
         except StoreUnavailableError as exc:  # the run's start itself: nothing was recorded
             ledger.start_error = exc
+        except KeyboardInterrupt:  # Ctrl-C while the run's records were being written
+            self._ledgers.pop()
+            self._submit("end_run", "KILLED", "interrupted (Ctrl-C)")
+            self._finish(quiet=True)
+            raise
         except BaseException:
             self._ledgers.pop()
             self._run_ids.pop()
