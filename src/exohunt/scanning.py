@@ -35,8 +35,7 @@ from exohunt.lightcurve.search import (
     SearchResult,
     SearchSettings,
     Signal,
-    in_transit,
-    same_period,
+    others_mask,
     search_star,
 )
 
@@ -229,13 +228,7 @@ def _row(star: StarCurve, s: Signal, ratios: str) -> dict:
 
 
 def _others(time, result: SearchResult, signal: Signal) -> np.ndarray:
-    """Cadences in the other signals' transits (two durations wide), outside this one's."""
-    others = np.zeros(time.size, dtype=bool)
-    for other in result.signals:
-        # a signal at the same period is this one's secondary eclipse: the model must see it
-        if other.number != signal.number and not same_period(other, signal):
-            others |= in_transit(time, other.period, other.epoch, 2.0 * other.duration)
-    return others & ~in_transit(time, signal.period, signal.epoch, signal.duration)
+    return others_mask(time, result.signals, signal)
 
 
 def _model_input(time, flux, result: SearchResult, signal: Signal, inputs) -> dict:

@@ -334,6 +334,17 @@ def search_star(
     return SearchResult(signals, t_final, y_final, relative, periods, durations, window, spectrum)
 
 
+def others_mask(time: np.ndarray, signals: list[Signal], signal: Signal) -> np.ndarray:
+    """Cadences in the other signals' transits (two durations wide), outside ``signal``'s own: what
+    its model input and its report leave out. A signal at the same period is this one's secondary
+    eclipse, and stays."""
+    others = np.zeros(np.size(time), dtype=bool)
+    for other in signals:
+        if other.number != signal.number and not same_period(other, signal):
+            others |= in_transit(time, other.period, other.epoch, 2.0 * other.duration)
+    return others & ~in_transit(time, signal.period, signal.epoch, signal.duration)
+
+
 def same_period(a: Signal, b: Signal) -> bool:
     return bool(abs(a.period / b.period - 1) < 1e-3) if np.isfinite(a.period * b.period) else False
 

@@ -115,19 +115,12 @@ def fold_hours(time, period, epoch) -> np.ndarray:
 
 
 def binned(x, y, lo, hi, bins):
-    """Bin centres and the median of ``y`` in ``bins`` bins of ``x`` over (lo, hi); NaN empty."""
+    """Bin centres and the median of ``y`` in ``bins`` contiguous bins of ``x`` over (lo, hi)
+    (:func:`~exohunt.lightcurve.views.bin_median`); NaN where a bin is empty."""
+    from exohunt.lightcurve.views import bin_median
+
     edges = np.linspace(lo, hi, bins + 1)
-    index = np.digitize(x, edges) - 1
-    ok = (index >= 0) & (index < bins) & np.isfinite(y)
-    medians = np.full(bins, np.nan)
-    if ok.any():
-        order = np.argsort(index[ok], kind="stable")
-        idx, vals = index[ok][order], y[ok][order]
-        starts = np.searchsorted(idx, np.arange(bins))
-        ends = np.searchsorted(idx, np.arange(bins), side="right")
-        for b in np.flatnonzero(ends > starts):
-            medians[b] = np.median(vals[starts[b] : ends[b]])
-    return 0.5 * (edges[1:] + edges[:-1]), medians
+    return 0.5 * (edges[1:] + edges[:-1]), bin_median(x, y, bins, (lo, hi))
 
 
 def trapezoid(hours, depth, duration_hours, ingress_fraction):
@@ -162,8 +155,9 @@ def fit_trapezoid(hours, flux_ppm, duration_hours) -> tuple[float, float]:
 
 
 def transit_table(time, flux_ppm, signal) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(cycle numbers, depth ppm, its error)`` of each transit with data."""
-    from exohunt.lightcurve.search import duration_noise, in_transit
+    """``(cycle numbers, depth ppm, its error)`` of each transit with data (the search's own
+    :func:`~exohunt.lightcurve.search.transit_depths`, around a level of 0)."""
+    from exohunt.lightcurve.search import cadence, duration_noise, in_transit, transit_depths
 
     if not np.isfinite(signal.period):
         inside = np.abs(time - signal.epoch) < 0.5 * signal.duration
@@ -176,18 +170,12 @@ def transit_table(time, flux_ppm, signal) -> tuple[np.ndarray, np.ndarray, np.nd
         if outside.sum() > 10
         else np.nan
     )
-    inside = in_transit(time, signal.period, signal.epoch, signal.duration)
-    cycles = np.rint((time[inside] - signal.epoch) / signal.period).astype(np.int64)
-    unique, inverse = np.unique(cycles, return_inverse=True)
-    counts = np.bincount(inverse, minlength=unique.size)
-    depths = -np.bincount(inverse, flux_ppm[inside], minlength=unique.size) / np.maximum(counts, 1)
-    expected = max(1.0, signal.duration / _cadence(time))
+    cycles, depths, counts = transit_depths(
+        time, flux_ppm, signal.period, signal.epoch, signal.duration, 0.0
+    )
+    expected = max(1.0, signal.duration / cadence(time))
     errors = sigma * np.sqrt(np.maximum(expected / np.maximum(counts, 1), 1.0))
-    return unique, depths, errors
-
-
-def _cadence(time) -> float:
-    return float(np.median(np.diff(time))) if time.size > 1 else np.nan
+    return cycles, depths, errors
 
 
 def _thin(time, flux, limit=MAX_POINTS):
@@ -298,13 +286,9 @@ def _ppm(flux, relative: bool) -> np.ndarray:
 
 
 def _without_others(t, signals, signal) -> np.ndarray:
-    from exohunt.lightcurve.search import in_transit, same_period
+    from exohunt.lightcurve.search import others_mask
 
-    others = np.zeros(t.size, dtype=bool)
-    for other in signals:
-        if other.number != signal.number and not same_period(other, signal):
-            others |= in_transit(t, other.period, other.epoch, 2.0 * other.duration)
-    return ~(others & ~in_transit(t, signal.period, signal.epoch, signal.duration))
+    return ~others_mask(t, signals, signal)
 
 
 def _header(fig, curves: StarCurves, signal, reasons: Reasons, colour) -> None:
