@@ -9,6 +9,8 @@ signal found (:mod:`exohunt.lightcurve.vetting`). :class:`exohunt.features.Trans
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from exohunt.lightcurve import bls
@@ -27,6 +29,9 @@ from exohunt.lightcurve.vetting import (
     secondary_eclipse,
     transit_shape,
 )
+from exohunt.lightcurve.view_shape import FEATURES as _VIEW_SHAPE
+from exohunt.lightcurve.view_shape import view_shape
+from exohunt.lightcurve.views import global_view, local_view
 
 #: The original design's ten light-curve statistics, in order.
 FLUX_STATISTICS = (
@@ -100,7 +105,13 @@ TRANSIT_FEATURES = (
     "secondary_depth",  # relative flux at phase 0.5, positive for a dip
     "secondary_snr",
     "transit_shape",  # outer-half over inner-half depth: ~1 flat (planet), ~1/3 V (grazing EB)
+    # What a vetter reads off the curve folded on that signal: the shape measures of
+    # :mod:`exohunt.lightcurve.view_shape` on its global and local views, ``view_`` read ``fold_``
+    *(name.replace("view_", "fold_", 1) for name in _VIEW_SHAPE),
 )
+
+#: The first of :data:`TRANSIT_FEATURES` that are measured on the folded views.
+_FOLD_START = len(TRANSIT_FEATURES) - len(_VIEW_SHAPE)
 
 #: Features that need the flux's absolute level (relative flux); NaN for centred flux.
 _RELATIVE = ("bls_depth", "odd_even_depth_diff", "secondary_depth")
@@ -198,7 +209,7 @@ def _transit_signal(
         depth, depth_snr, sde, searched = result.depth, result.depth_snr, result.sde, 1.0
     if not np.isfinite(epoch):  # no dip anywhere
         return out, problem
-    out[:] = (
+    out[:_FOLD_START] = (
         period,
         epoch,
         duration * 24.0,
@@ -211,6 +222,10 @@ def _transit_signal(
         *secondary_eclipse(t, y, period, epoch, duration),
         transit_shape(t, y, period, epoch, duration),
     )
+    with warnings.catch_warnings():  # empty or flat views give NaN measures, as documented
+        warnings.simplefilter("ignore", RuntimeWarning)
+        glob, loc = global_view(t, y, period, epoch), local_view(t, y, period, epoch, duration)
+        out[_FOLD_START:] = view_shape(glob[None, :], loc[None, :])[0]
     if not relative:
         out[[TRANSIT_FEATURES.index(name) for name in _RELATIVE]] = np.nan
     return out, problem
