@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -35,6 +36,31 @@ def require_system(command: str) -> str:
             pytest.fail(message)
         pytest.skip(message)
     return path
+
+
+def seed_store(empty_store: Path, uri: str, cwd: Path | None = None) -> str:
+    """Put a copy of ``empty_store`` (the fixture) where the SQLite store ``uri`` lives, as MLflow
+    would have created it from ``cwd`` (default: this one), whose ``mlruns`` folder holds the
+    Default experiment's artifacts; return ``uri``."""
+    import shutil
+    import sqlite3
+    import time
+
+    db = Path(uri.removeprefix("sqlite:///"))
+    db.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(empty_store, db)
+    now = int(time.time() * 1000)
+    connection = sqlite3.connect(db)
+    try:
+        with connection:
+            connection.execute(
+                "UPDATE experiments SET artifact_location = ?, creation_time = ?, "
+                "last_update_time = ? WHERE experiment_id = 0",
+                (str((cwd or Path.cwd()).resolve() / "mlruns" / "0"), now, now),
+            )
+    finally:
+        connection.close()
+    return uri
 
 
 def scan_folder(folder, stars=None) -> dict[str, list[dict]]:

@@ -26,6 +26,7 @@ from exohunt.tracking import (
 from exohunt.tracking.store import prepare_store
 from exohunt.train import train
 from tests.pg import postgres  # noqa: F401  (a fixture)
+from tests.support import seed_store
 
 COMMON_PARAMS = {
     "model_type",
@@ -85,11 +86,11 @@ def test_disabled_tracking_is_the_null_tracker():
 
 
 @pytest.fixture(scope="module")
-def tracked_rf(tmp_path_factory, koi_subset):
+def tracked_rf(tmp_path_factory, koi_subset, empty_store):
     """One Random Forest trained with tracking (experiment "complete") into a store of its own:
     the tests that only read what a training run recorded share it."""
     root = tmp_path_factory.mktemp("tracked-rf")
-    uri = f"sqlite:///{root / 'mlruns' / 'mlflow.db'}"
+    uri = seed_store(empty_store, f"sqlite:///{root / 'mlruns' / 'mlflow.db'}", root)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MLFLOW_TRACKING_URI", uri)
         patch.chdir(root)
@@ -560,7 +561,8 @@ def auth_stub(monkeypatch, tmp_path):
             pass
 
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    # shutdown() waits for the loop's next poll: 0.5 s by default, after each of these tests
+    threading.Thread(target=httpd.serve_forever, args=(0.02,), daemon=True).start()
     stub.uri = f"http://127.0.0.1:{httpd.server_address[1]}"
     yield stub
     httpd.shutdown()

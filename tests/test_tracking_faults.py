@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from tests.pg import postgres  # noqa: F401  (a fixture)
-from tests.support import descendants, free_port
+from tests.support import descendants, free_port, seed_store
 
 EXOHUNT = str(Path(sys.executable).parent / "exohunt")
 EXPERIMENT = "faults"
@@ -304,11 +304,11 @@ def test_full_or_read_only_artifact_storage_is_named_in_one_line_and_the_model_k
 
 # --------------------------------------------------------------------------- SQLite locked
 @pytest.fixture
-def sqlite_store(tmp_path) -> tuple[Path, str]:
+def sqlite_store(tmp_path, empty_store) -> tuple[Path, str]:
     from exohunt.tracking import prepare_store
 
     db = tmp_path / "store" / "mlflow.db"
-    uri = f"sqlite:///{db}"
+    uri = seed_store(empty_store, f"sqlite:///{db}")
     prepare_store(uri, EXPERIMENT)
     return db, uri
 

@@ -218,7 +218,7 @@ def test_cli_injects_into_real_curves(host_dir, tmp_path, capsys):
 
 
 def test_the_light_curve_recipe_registers_a_champion_that_scans_real_curves(
-    host_dir, shared_data, store, tmp_path, capsys
+    host_dir, shared_data, fresh_store, tmp_path, capsys
 ):
     """As make demo does: inject into real curves, train side by side, register the best as
     exohunt-lightcurves@champion, and scan a real star that was no host with it."""
@@ -232,7 +232,7 @@ def test_the_light_curve_recipe_registers_a_champion_that_scans_real_curves(
                             "random_forest", "--experiment-name", "lightcurves")  # fmt: skip
     assert code == 0, err
     assert "models:/exohunt-lightcurves@champion" in stdout
-    client = mlflow.tracking.MlflowClient(store)
+    client = mlflow.tracking.MlflowClient(fresh_store)
     champion = client.get_model_version_by_alias("exohunt-lightcurves", "champion")
     assert str(champion.version) == "1"
     toi_101 = shared_data / "real_lightcurves" / "fits"

@@ -94,7 +94,7 @@ def _stop(process: subprocess.Popen, port: int) -> None:
 
 
 @pytest.fixture
-def ui(store, tmp_path):
+def ui(fresh_store, tmp_path):
     """`exohunt ui` on the test's store, on a free port, started at once so that it boots while
     the test works; call it for the UI's base URL once it answers. Stopped, with everything it
     started, after the test, also when the test failed."""
@@ -144,7 +144,7 @@ def _open_artifact(browser: Browser, url: str) -> None:
 
 
 def test_a_report_opens_in_the_mlflow_ui_with_working_links(
-    capsys, store, tmp_path, koi_subset, koi_model, ui, browser
+    capsys, fresh_store, tmp_path, koi_subset, koi_model, ui, browser
 ):
     # The user has the UI open (it starts in the background) and makes a report.
     output = tmp_path / "report"

@@ -17,7 +17,7 @@ import urllib.request
 import pytest
 
 from tests.pg import postgres  # noqa: F401  (a fixture)
-from tests.support import descendants, free_port
+from tests.support import descendants, free_port, seed_store
 
 EXOHUNT = [sys.executable, "-m", "exohunt.cli"]
 
@@ -80,9 +80,9 @@ def platform_ok():
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGKILL])
-def test_the_ui_stops_with_everything_it_started(platform_ok, tmp_path, sig):
+def test_the_ui_stops_with_everything_it_started(platform_ok, tmp_path, empty_store, sig):
     port = free_port()
-    uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
+    uri = seed_store(empty_store, f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
     process = subprocess.Popen(
         [*EXOHUNT, "ui", "--port", str(port), "--tracking-uri", uri],
         stdout=subprocess.DEVNULL,
@@ -107,10 +107,12 @@ def test_the_team_server_stops_with_everything_it_started(platform_ok, postgres,
     _stops_cleanly(process, port, sig)
 
 
-def test_experiments_ui_serves_the_runs_it_made_until_ctrl_c(platform_ok, koi_subset, tmp_path):
+def test_experiments_ui_serves_the_runs_it_made_until_ctrl_c(
+    platform_ok, koi_subset, tmp_path, empty_store
+):
     """The original design's `run_mlflow.py --ui`: the runs, then the UI on them."""
     port = free_port()
-    uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
+    uri = seed_store(empty_store, f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
     process = subprocess.Popen(
         [*EXOHUNT, "-q", "experiments", str(koi_subset), "--models", "rf",
          "--experiment-name", "with-ui", "--tracking-uri", uri, "--ui", "--port", str(port),

@@ -16,6 +16,7 @@ from exohunt.evaluate import split_by_star
 from exohunt.tracking import make_tracker
 from exohunt.train import load_data
 from tests.pg import postgres  # noqa: F401  (a fixture)
+from tests.support import seed_store
 
 optuna = pytest.importorskip("optuna")
 
@@ -34,9 +35,9 @@ def _runs(uri, experiment=EXPERIMENT):
 
 
 @pytest.fixture(scope="module")
-def mlruns(tmp_path_factory) -> str:
+def mlruns(tmp_path_factory, empty_store) -> str:
     """One SQLite tracking store for this module's sweeps (each in its own experiment)."""
-    return f"sqlite:///{tmp_path_factory.mktemp('mlruns') / 'mlflow.db'}"
+    return seed_store(empty_store, f"sqlite:///{tmp_path_factory.mktemp('mlruns') / 'mlflow.db'}")
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ import pytest
 from exohunt.config import DataConfig, TrainConfig
 from exohunt.tracking import make_tracker
 from exohunt.train import train
-from tests.support import free_port, require_system
+from tests.support import free_port, require_system, seed_store
 
 
 def _get(url: str, timeout: float = 5.0) -> bytes:
@@ -23,11 +23,11 @@ def _get(url: str, timeout: float = 5.0) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def ui(tmp_path_factory, koi_subset):
+def ui(tmp_path_factory, koi_subset, empty_store):
     """Three tracked runs in a fresh store, and `exohunt ui` serving it on a free port (started
     once the store is made, so that it starts up while the models train)."""
     root = tmp_path_factory.mktemp("ui")
-    uri = f"sqlite:///{root / 'mlruns' / 'mlflow.db'}"
+    uri = seed_store(empty_store, f"sqlite:///{root / 'mlruns' / 'mlflow.db'}")
     tracker = make_tracker(True, uri, "ui-test")
     experiment_id = tracker.experiment_id  # waits for the store and the experiment
     port = free_port()
