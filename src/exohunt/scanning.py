@@ -37,6 +37,8 @@ from exohunt.lightcurve.search import (
     Signal,
     others_mask,
     search_star,
+    signal_views,
+    triage_metadata,
 )
 
 log = logging.getLogger(__name__)
@@ -232,34 +234,18 @@ def _others(time, result: SearchResult, signal: Signal) -> np.ndarray:
 
 
 def _model_input(time, flux, result: SearchResult, signal: Signal, inputs) -> dict:
-    """What a model reads for one signal: catalogue-style values, and the light curve and/or
-    the views with the star's other signals' transits removed. A single transit is folded on
-    its period's lower limit, so that only it falls in the views."""
-    from exohunt.lightcurve.views import global_view, local_view
-
-    period = signal.period if np.isfinite(signal.period) else signal.period_lower_limit
+    """What a model reads for one signal: catalogue-style values (also under the AstroNet
+    Triage metadata's names), and the light curve and/or the views with the star's other
+    signals' transits removed."""
     values = signal.model_inputs()
     if not result.relative:  # z-scores: a depth in sigma is no depth in ppm
         values["transit_depth"] = np.nan
-    row = {
-        **values,
-        # the AstroNet Triage metadata's own names and units
-        "Period": period,
-        "Epoc": signal.epoch,
-        "Duration": signal.duration,  # days
-        "Transit_Depth": signal.depth * 1e6,
-        "SN": signal.snr,
-    }
+    row = {**values, **triage_metadata(signal)}
     if "flux" in inputs:
         keep = ~_others(time, result, signal)
         row["time"], row["flux"] = time[keep], flux[keep]
     if "views" in inputs:
-        keep = ~_others(result.time, result, signal)
-        t, y = result.time[keep], result.flux[keep]
-        row["global_view"] = global_view(t, y, period, signal.epoch).astype(np.float32)
-        row["local_view"] = local_view(t, y, period, signal.epoch, signal.duration).astype(
-            np.float32
-        )
+        row |= signal_views(result.time, result.flux, result.signals, signal)
     return row
 
 

@@ -245,3 +245,31 @@ def test_the_light_curve_recipe_registers_a_champion_that_scans_real_curves(
     top = candidates.iloc[0]
     assert top["period"] == pytest.approx(1.4303699, rel=1e-3)  # TOI-101 b, a hot Jupiter
     assert 0 <= top["score"] <= 1
+
+
+def test_rows_can_carry_the_views_a_scan_builds_for_their_signal(hosts):
+    from exohunt.io.stars import StarCurve
+    from exohunt.lightcurve.search import SearchSettings
+    from exohunt.scanning import scan_star
+
+    fractions = {"planet": 1.0, "eb": 0.0, "artefact": 0.0, "none": 0.0}
+    rows, truth = inject(hosts, n=4, seed=5, fractions=fractions, snr_range=(20, 40), n_jobs=1,
+                         views=True)  # fmt: skip
+    found = truth.index[truth["signal_found"].astype(bool)]
+    assert len(found) >= 2
+    for i in found:
+        row = rows.loc[i]
+        assert row["global_view"].shape == (201,) and row["local_view"].shape == (61,)
+        star = StarCurve(str(row["star_id"]), row["time"], row["flux"], mission="TESS")
+        scanned = scan_star(star, SearchSettings(), inputs=("views",))
+        same = [x for x in scanned.inputs if x["orbital_period"] == row["orbital_period"]]
+        assert len(same) == 1, (
+            row["orbital_period"],
+            [x["orbital_period"] for x in scanned.inputs],
+        )
+        for key in ("global_view", "local_view"):
+            np.testing.assert_allclose(row[key], same[0][key], rtol=1e-6)
+        for key in ("Period", "Duration", "Transit_Depth", "SN"):
+            assert row[key] == pytest.approx(same[0][key])
+        # the injected transit is at the centre of the local view, about -1 deep
+        assert np.nanmin(row["local_view"][25:36]) < -0.5

@@ -299,13 +299,15 @@ def inject(
     signals: bool = True,
     n_jobs: int = -1,
     progress=None,
+    views: bool = False,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``n`` light curves made from ``hosts`` (see the module docstring): ``(rows, truth)``.
 
     ``rows`` has ``star_id`` (the host's: rows of one star stay together in a split), ``label``,
     ``time``, ``flux`` and, with ``signals``, the :data:`SIGNAL_COLUMNS` of :func:`scan_signal`.
     ``fractions`` maps each of :data:`KINDS` to its share (default 0.4 planets, 0.2 of each other
-    kind). The same arguments give the same result.
+    kind). With ``signals`` and ``views``, the rows also hold what a model trained on AstroNet
+    views reads (:func:`scan_signal`). The same arguments give the same result.
     """
     if not hosts:
         raise DataError("no host light curves to inject into")
@@ -326,7 +328,7 @@ def inject(
     kinds = rng.permutation(np.repeat(KINDS, counts))
     picks = rng.integers(len(hosts), size=n)
     settings = {"snr_range": (low, high), "max_days": max_days, "max_period": max_period,
-                "signals": signals, "seed": seed}  # fmt: skip
+                "signals": signals, "views": views, "seed": seed}  # fmt: skip
     tasks = [(i, str(kinds[i]), int(picks[i])) for i in range(n)]
     from exohunt.cores import n_workers
 
@@ -379,7 +381,7 @@ def _inject_rows(hosts, tasks, settings) -> list:
         record |= found
         row = {"star_id": host.star_id, "label": record["label"], "time": t, "flux": flux}
         if settings["signals"]:
-            signal = scan_signal(t, flux, record)
+            signal = scan_signal(t, flux, record, views=settings.get("views", False))
             record |= {
                 "signal_found": signal.pop("found"),
                 "signal_reported": signal.pop("reported"),
@@ -561,7 +563,9 @@ def _artefacts(rng, t, f, snr_range):
 
 
 # --------------------------------------------------------------------------- signals
-def scan_signal(t: np.ndarray, flux: np.ndarray, record: dict, settings=None) -> dict:
+def scan_signal(
+    t: np.ndarray, flux: np.ndarray, record: dict, settings=None, views: bool = False
+) -> dict:
     """The signal ``exohunt scan`` gives a model for this light curve (module docstring), as the
     :data:`SIGNAL_COLUMNS` plus ``found`` and ``reported``: a scan (default settings) reports
     the injected signal, or for a curve without one, any signal (its strongest is used).
@@ -569,8 +573,25 @@ def scan_signal(t: np.ndarray, flux: np.ndarray, record: dict, settings=None) ->
     An injected signal the scan misses is measured at its injected ephemeris, on the search's
     detrended light curve, as the search measures its own; a curve without an injected signal
     and without a reported one gets the strongest peak of a search without a threshold.
-    ``settings``: the scan's search settings (default: ``exohunt scan``'s)."""
-    from exohunt.lightcurve.search import SearchSettings, Signal, search_star, vet
+    ``settings``: the scan's search settings (default: ``exohunt scan``'s). With ``views``,
+    also what a model trained on AstroNet views reads, as a scan builds it: the Triage metadata
+    and the global and local views (NaN views when the search could not run)."""
+    from exohunt.lightcurve.search import (
+        SearchSettings,
+        Signal,
+        search_star,
+        signal_views,
+        triage_metadata,
+        vet,
+    )
+
+    def out(signal, result, found: bool, reported: bool) -> dict:
+        row = {**signal.model_inputs(), "found": found, "reported": reported}
+        if views:
+            row |= triage_metadata(signal)
+            if result is not None and result.time.size:
+                row |= signal_views(result.time, result.flux, result.signals, signal)
+        return row
 
     try:
         result = search_star(t, flux, settings or SearchSettings())
@@ -587,24 +608,24 @@ def scan_signal(t: np.ndarray, flux: np.ndarray, record: dict, settings=None) ->
                 ratio = signal.period / period
                 hit = any(abs(ratio / r - 1) < 5e-3 for r in (0.5, 1.0, 2.0))
             if hit:
-                return {**signal.model_inputs(), "found": True, "reported": True}
+                return out(signal, result, True, True)
         injected = Signal(
             0, np.nan if single else period, epoch, record["duration_hours"] / 24.0,
             np.nan, np.nan, single=single, period_lower_limit=period if single else np.nan,
         )  # fmt: skip
         if result is not None and result.time.size:
             vet(result.time, result.flux, injected)
-        return {**injected.model_inputs(), "found": False, "reported": False}
+        return out(injected, result, False, False)
     if signals:
-        return {**signals[0].model_inputs(), "found": False, "reported": True}
+        return out(signals[0], result, False, True)
     weakest = SearchSettings(max_planets=1, min_snr=1e-9, min_single_snr=1e-9)
     try:  # the strongest peak, however weak
-        signals = search_star(t, flux, weakest).signals
+        result = search_star(t, flux, weakest)
     except ValueError:
-        signals = []
-    if not signals:
+        result = None
+    if result is None or not result.signals:
         return {**dict.fromkeys(SIGNAL_COLUMNS, np.nan), "found": False, "reported": False}
-    return {**signals[0].model_inputs(), "found": False, "reported": False}
+    return out(result.signals[0], result, False, False)
 
 
 def write_injection(

@@ -345,6 +345,35 @@ def others_mask(time: np.ndarray, signals: list[Signal], signal: Signal) -> np.n
     return others & ~in_transit(time, signal.period, signal.epoch, signal.duration)
 
 
+def triage_metadata(signal: Signal) -> dict:
+    """``signal`` under the AstroNet Triage metadata's own names and units: what a model trained
+    on the TESS Triage view archive reads beside the views. A single transit gives its period's
+    lower limit as the period."""
+    period = signal.period if np.isfinite(signal.period) else signal.period_lower_limit
+    return {
+        "Period": period,
+        "Epoc": signal.epoch,
+        "Duration": signal.duration,  # days
+        "Transit_Depth": signal.depth * 1e6,
+        "SN": signal.snr,
+    }
+
+
+def signal_views(time: np.ndarray, flux: np.ndarray, signals: list[Signal], signal: Signal) -> dict:
+    """The AstroNet global and local views (float32) of ``signal`` on the search's detrended
+    curve ``time, flux``, without the other signals' transits (:func:`others_mask`). A single
+    transit is folded on its period's lower limit, so that only it falls in the views."""
+    from exohunt.lightcurve.views import global_view, local_view
+
+    period = signal.period if np.isfinite(signal.period) else signal.period_lower_limit
+    keep = ~others_mask(time, signals, signal)
+    t, y = time[keep], flux[keep]
+    return {
+        "global_view": global_view(t, y, period, signal.epoch).astype(np.float32),
+        "local_view": local_view(t, y, period, signal.epoch, signal.duration).astype(np.float32),
+    }
+
+
 def same_period(a: Signal, b: Signal) -> bool:
     return bool(abs(a.period / b.period - 1) < 1e-3) if np.isfinite(a.period * b.period) else False
 
