@@ -585,12 +585,20 @@ def scan_signal(
         vet,
     )
 
+    def no_views() -> dict:  # nothing to fold on: views without a usable bin
+        from exohunt.lightcurve.views import GLOBAL_BINS, LOCAL_BINS
+
+        return {"global_view": np.full(GLOBAL_BINS, np.nan, dtype=np.float32),
+                "local_view": np.full(LOCAL_BINS, np.nan, dtype=np.float32)}  # fmt: skip
+
     def out(signal, result, found: bool, reported: bool) -> dict:
         row = {**signal.model_inputs(), "found": found, "reported": reported}
         if views:
             row |= triage_metadata(signal)
             if result is not None and result.time.size:
                 row |= signal_views(result.time, result.flux, result.signals, signal)
+            else:
+                row |= no_views()
         return row
 
     try:
@@ -624,7 +632,10 @@ def scan_signal(
     except ValueError:
         result = None
     if result is None or not result.signals:
-        return {**dict.fromkeys(SIGNAL_COLUMNS, np.nan), "found": False, "reported": False}
+        row = {**dict.fromkeys(SIGNAL_COLUMNS, np.nan), "found": False, "reported": False}
+        if views:
+            row |= no_views()
+        return row
     return out(result.signals[0], result, False, False)
 
 
