@@ -381,7 +381,7 @@ def _inject_rows(hosts, tasks, settings) -> list:
         record |= found
         row = {"star_id": host.star_id, "label": record["label"], "time": t, "flux": flux}
         if settings["signals"]:
-            signal = scan_signal(t, flux, record, views=settings.get("views", False))
+            signal = scan_signal(t, flux, record, views=settings["views"])
             record |= {
                 "signal_found": signal.pop("found"),
                 "signal_reported": signal.pop("reported"),
@@ -585,20 +585,22 @@ def scan_signal(
         vet,
     )
 
-    def no_views() -> dict:  # nothing to fold on: views without a usable bin
-        from exohunt.lightcurve.views import GLOBAL_BINS, LOCAL_BINS
-
-        return {"global_view": np.full(GLOBAL_BINS, np.nan, dtype=np.float32),
-                "local_view": np.full(LOCAL_BINS, np.nan, dtype=np.float32)}  # fmt: skip
-
     def out(signal, result, found: bool, reported: bool) -> dict:
-        row = {**signal.model_inputs(), "found": found, "reported": reported}
+        """The row of ``signal`` (None: no signal at all, NaN values)."""
+        if signal is None:
+            row = {**dict.fromkeys(SIGNAL_COLUMNS, np.nan), "found": False, "reported": False}
+        else:
+            row = {**signal.model_inputs(), "found": found, "reported": reported}
         if views:
-            row |= triage_metadata(signal)
-            if result is not None and result.time.size:
+            if signal is not None:
+                row |= triage_metadata(signal)
+            if signal is not None and result is not None and result.time.size:
                 row |= signal_views(result.time, result.flux, result.signals, signal)
-            else:
-                row |= no_views()
+            else:  # nothing to fold on: views without a usable bin
+                from exohunt.lightcurve.views import GLOBAL_BINS, LOCAL_BINS
+
+                row["global_view"] = np.full(GLOBAL_BINS, np.nan, dtype=np.float32)
+                row["local_view"] = np.full(LOCAL_BINS, np.nan, dtype=np.float32)
         return row
 
     try:
@@ -632,10 +634,7 @@ def scan_signal(
     except ValueError:
         result = None
     if result is None or not result.signals:
-        row = {**dict.fromkeys(SIGNAL_COLUMNS, np.nan), "found": False, "reported": False}
-        if views:
-            row |= no_views()
-        return row
+        return out(None, None, False, False)
     return out(result.signals[0], result, False, False)
 
 

@@ -136,11 +136,17 @@ class Signal:
     asymmetry: float = np.nan  # (first half's depth - second half's) / their sum: ~0 for a transit
     mask_width: float = field(default=np.nan, repr=False)  # days masked around each transit
 
+    @property
+    def fold_period(self) -> float:
+        """The period to fold on: a single transit's is its period's lower limit, so that only
+        it falls in a fold."""
+        return self.period if np.isfinite(self.period) else self.period_lower_limit
+
     def model_inputs(self) -> dict:
         """What a model trained on light curves reads besides the curve: the catalogue-style
         ephemeris its feature step folds on, and the search's own depth, SNR and SDE. A single
         transit gives its period's lower limit as the period."""
-        period = self.period if np.isfinite(self.period) else self.period_lower_limit
+        period = self.fold_period
         return {
             "orbital_period": period,
             "transit_epoch": self.epoch,
@@ -349,9 +355,8 @@ def triage_metadata(signal: Signal) -> dict:
     """``signal`` under the AstroNet Triage metadata's own names and units: what a model trained
     on the TESS Triage view archive reads beside the views. A single transit gives its period's
     lower limit as the period."""
-    period = signal.period if np.isfinite(signal.period) else signal.period_lower_limit
     return {
-        "Period": period,
+        "Period": signal.fold_period,
         "Epoc": signal.epoch,
         "Duration": signal.duration,  # days
         "Transit_Depth": signal.depth * 1e6,
@@ -365,9 +370,8 @@ def signal_views(time: np.ndarray, flux: np.ndarray, signals: list[Signal], sign
     transit is folded on its period's lower limit, so that only it falls in the views."""
     from exohunt.lightcurve.views import global_view, local_view
 
-    period = signal.period if np.isfinite(signal.period) else signal.period_lower_limit
     keep = ~others_mask(time, signals, signal)
-    t, y = time[keep], flux[keep]
+    t, y, period = time[keep], flux[keep], signal.fold_period
     return {
         "global_view": global_view(t, y, period, signal.epoch).astype(np.float32),
         "local_view": local_view(t, y, period, signal.epoch, signal.duration).astype(np.float32),
