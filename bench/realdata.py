@@ -194,6 +194,19 @@ def train_on(path: Path, model: str, output: Path, epochs: int = 50):
     return load_model(output)
 
 
+def triage_without(stars: set[str], path: Path) -> Path:
+    """The TESS Triage views without any TCE of ``stars`` (the real stars judged here: five of
+    the TESS planet hosts have TCEs in it), saved at ``path``."""
+    with np.load(SHARED / "tess_astronet_triage_views.npz") as z:
+        arrays = {k: z[k] for k in z.files}
+    tic = arrays["tic_id"].astype(np.int64).astype(str)
+    keep = ~np.isin(tic, sorted(stars))
+    print(f"Triage views for the CNN: {keep.sum()} of {keep.size}, without the "
+          f"{(~keep).sum()} TCEs of the {len(set(tic[~keep]))} stars judged here\n")  # fmt: skip
+    np.savez(path, **{k: v[keep] for k, v in arrays.items()})
+    return path
+
+
 def fold_hosts(hosts, folds: int, seed: int) -> list[list[int]]:
     order = np.random.default_rng(seed).permutation(len(hosts))
     return [sorted(int(i) for i in order[k::folds]) for k in range(folds)]
@@ -418,7 +431,8 @@ def main(argv=None) -> int:
     print(f"{len(hosts)} real host stars in {args.folds} folds; known signals removed\n")
     cnn = None
     if args.cnn:
-        triage = SHARED / "tess_astronet_triage_views.npz"
+        seen = set(labels["star_id"]) | {str(h.star_id) for h in hosts}
+        triage = triage_without(seen, work / "triage_without_judged_stars.npz")
         cnn = Scorer(train_on(triage, "cnn", work / "cnn", epochs=args.cnn_epochs))
     tests = {m: [] for m in args.models}
     cnn_tests = []
