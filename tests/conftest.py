@@ -4,6 +4,7 @@ MLflow store to copy), the test environment, and the order in which the test fil
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -21,6 +22,12 @@ os.environ["EXOHUNT_REVIEW_PAGES"] = "0"
 # KOI subset took 12-25 s instead of 1 s. Set before any OpenMP runtime is loaded; inherited by
 # every process the tests start. Results are the same: only how idle threads wait changes.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# A shell without job control starts a background command (`make test &` in a script) with
+# SIGINT ignored, and an ignored signal stays ignored in every process it starts: the commands
+# the tests stop with Ctrl-C would never see it. A handled signal is reset to its default in a
+# child at exec, so handling it here gives them the SIGINT a terminal would.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 #: The test files that take longest (10 s to 2 min each, summed over their tests, on a 2-core
 #: machine), slowest first. `make test` runs the files on two xdist workers, a whole file to one
