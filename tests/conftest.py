@@ -23,11 +23,14 @@ os.environ["EXOHUNT_REVIEW_PAGES"] = "0"
 # every process the tests start. Results are the same: only how idle threads wait changes.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 # A shell without job control starts a background command (`make test &` in a script) with
-# SIGINT ignored, and an ignored signal stays ignored in every process it starts: the commands
-# the tests stop with Ctrl-C would never see it. A handled signal is reset to its default in a
-# child at exec, so handling it here gives them the SIGINT a terminal would.
+# SIGINT ignored, `nohup` with SIGHUP ignored, and an ignored signal stays ignored in every
+# process started from it: the commands the tests stop with Ctrl-C or hang up on would never see
+# it. A handled signal is reset to its default in a child at exec, so handling them here gives
+# the commands the signals a terminal would. The suite itself still ignores a hangup.
 if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
+if signal.getsignal(signal.SIGHUP) == signal.SIG_IGN:
+    signal.signal(signal.SIGHUP, lambda signum, frame: None)
 
 #: The test files that take longest (10 s to 2 min each, summed over their tests, on a 2-core
 #: machine), slowest first. `make test` runs the files on two xdist workers, a whole file to one
