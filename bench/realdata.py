@@ -15,8 +15,8 @@ labelled light curve in ../shared/data.
    by the fold model that did not train on its star. Each star's best score, and each confirmed
    planet against each binary and quiet star. Labels are today's dispositions (truth.csv, and the
    KOI table in ../shared/data for the Kepler sample: its own labels are older).
-4. The same with the CNN trained on the real TESS Triage views (``--no-cnn`` skips it), scoring
-   the views that scan builds: its recall at a 1% false-alarm rate on every fold's held-out
+4. The same with the CNN trained on the real TESS Triage views without the TCEs of any star
+   judged here (``--no-cnn`` skips it), scoring the views that scan builds: its recall at a 1% false-alarm rate on every fold's held-out
    injections (it trained on none of them), and its ranking of the real curves.
 
     python bench/realdata.py [--folds 3] [--n-train 2500] [--n-test 500] [--models xgboost random_forest] [--no-cnn]
