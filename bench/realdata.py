@@ -16,8 +16,9 @@ labelled light curve in ../shared/data.
    planet against each binary and quiet star. Labels are today's dispositions (truth.csv, and the
    KOI table in ../shared/data for the Kepler sample: its own labels are older).
 4. The same with the CNN trained on the real TESS Triage views without the TCEs of any star
-   judged here (``--no-cnn`` skips it), scoring the views that scan builds: its recall at a 1% false-alarm rate on every fold's held-out
-   injections (it trained on none of them), and its ranking of the real curves.
+   judged here (``--no-cnn`` skips it), scoring the views that scan builds: its recall at a 1%
+   false-alarm rate on every fold's held-out injections (it trained on none of them), and its
+   ranking of the real curves.
 
     python bench/realdata.py [--folds 3] [--n-train 2500] [--n-test 500] [--models xgboost random_forest] [--no-cnn]
 """
@@ -291,6 +292,17 @@ def score_real(scans, scorers: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def is_known(period, epoch, single, known_period, known_epoch, known_hours) -> bool:
+    """Whether a found signal is a known one: its period within 0.5%, or, for a single transit,
+    on one of the transits of a known signal of a long period (over 20 days)."""
+    if not np.isfinite(known_period):
+        return False
+    if not single:
+        return abs(period / known_period - 1) < 5e-3
+    offset = abs(((epoch - known_epoch + known_period / 2) % known_period) - known_period / 2)
+    return known_period > 20 and offset < known_hours / 24
+
+
 def match_signals(scored: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
     """Each known signal with the score of the found signal at its period (or its single
     transit), NaN when not found."""
@@ -299,14 +311,7 @@ def match_signals(scored: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
         mine = scored[scored["star_id"] == r.star_id]
         score = np.nan
         for s in mine.itertuples():
-            if not np.isfinite(r.period):
-                hit = False
-            elif not s.single:
-                hit = abs(s.period / r.period - 1) < 5e-3
-            else:  # a single transit of a long period: on one of the known transits
-                offset = abs(((s.epoch - r.epoch + r.period / 2) % r.period) - r.period / 2)
-                hit = r.period > 20 and offset < r.duration_hours / 24
-            if hit:
+            if is_known(s.period, s.epoch, s.single, r.period, r.epoch, r.duration_hours):
                 score = np.nanmax([score, s.score])
         out.append({**r._asdict(), "score": score})
     return pd.DataFrame(out).drop(columns="Index")

@@ -1,8 +1,8 @@
 """Every signal of ``real_lightcurves/truth.csv`` against what ``exohunt scan`` finds (default
 settings, no model): the table of docs/scan.md, "Known answers on real data".
 
-A known signal is found when a reported period is within 0.5% of it (or a single transit falls
-on one of its transits). Stars without a known signal list what the search reports on them.
+A known signal is found as ``bench/realdata.py`` counts it (``is_known``): a reported period
+within 0.5% of it, or a single transit on one of its transits. Stars without a known signal list what the search reports on them.
 
     python bench/scan_truth.py
 """
@@ -10,12 +10,12 @@ on one of its transits). Stars without a known signal list what the search repor
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+from realdata import SHARED, is_known
+
 FOLDER = SHARED / "real_lightcurves"
 
 
@@ -26,12 +26,8 @@ def describe(row: dict, digits: int = 3) -> str:
 
 
 def matches(row: dict, known) -> bool:
-    if not np.isfinite(known.period_days):
-        return False
-    if row["single_transit"]:
-        offset = (row["transit_time"] - known.epoch + known.period_days / 2) % known.period_days
-        return abs(offset - known.period_days / 2) < known.duration_hours / 24
-    return abs(row["period"] / known.period_days - 1) < 5e-3
+    return is_known(row["period"], row["transit_time"], row["single_transit"],
+                    known.period_days, known.epoch, known.duration_hours)  # fmt: skip
 
 
 def main() -> int:
