@@ -377,3 +377,21 @@ def test_a_fault_in_one_star_costs_only_that_star(monkeypatch, sample):
     assert list(skipped["star_id"]) == [stars[0].star_id, "1026957"]  # the fault, the repeat
     assert "the search failed (IndexError: index 3 is out of bounds)" in skipped["reason"].iloc[0]
     assert result.scanned == 10
+
+
+def test_a_standardised_curve_gives_a_model_no_depth_in_ppm(shared_data):
+    # Kepler-264 comes standardised (z-scores): its depth is in sigma, and read as ppm it would
+    # be a 100%-deep eclipse. Kepler-1 (relative flux) keeps its depth.
+    from exohunt.io.stars import iter_stars
+    from exohunt.scanning import scan_star
+
+    stars = {s.star_id: s for s in iter_stars(shared_data / "real_lightcurves")}
+    settings = SearchSettings(max_planets=1)
+    for star_id, relative in (("1871056", False), ("11446443", True)):
+        found = scan_star(stars[star_id], settings, ("views",))
+        assert found.rows and found.rows[0]["snr"] > 20, star_id
+        model_input = found.inputs[0]
+        assert np.isfinite(model_input["Transit_Depth"]) == relative, star_id
+        assert np.isfinite(model_input["transit_depth"]) == relative, star_id
+        if relative:  # Kepler-1 b: 1.4% deep
+            assert 1e4 < model_input["Transit_Depth"] < 2e4

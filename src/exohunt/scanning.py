@@ -237,10 +237,10 @@ def _model_input(time, flux, result: SearchResult, signal: Signal, inputs) -> di
     """What a model reads for one signal: catalogue-style values (also under the AstroNet
     Triage metadata's names), and the light curve and/or the views with the star's other
     signals' transits removed."""
-    values = signal.model_inputs()
+    values, triage = signal.model_inputs(), triage_metadata(signal)
     if not result.relative:  # z-scores: a depth in sigma is no depth in ppm
-        values["transit_depth"] = np.nan
-    row = {**values, **triage_metadata(signal)}
+        values["transit_depth"] = triage["Transit_Depth"] = np.nan
+    row = {**values, **triage}
     if "flux" in inputs:
         keep = ~_others(time, result, signal)
         row["time"], row["flux"] = time[keep], flux[keep]
