@@ -59,3 +59,11 @@ def test_a_transit_seen_once_is_a_single_transit_at_its_time(found):
     assert singles, found["55652896"]
     assert singles[0]["transit_time"] == pytest.approx(1331.28, abs=0.1)
     assert np.isnan(singles[0]["period"]) and singles[0]["period_lower_limit"] > 10
+
+
+def test_a_long_dimming_is_one_event_not_a_row_of_single_transits(found):
+    """Boyajian's star dims by over 10% across four days of this Q8 segment, deepest at BKJD
+    792.7. Once that is masked, the rest of the dimming is no new single transit: one signal
+    covers the deepest day."""
+    deepest = [r for r in found["8462852"] if abs(r["transit_time"] - 792.7) < 0.75]
+    assert len(deepest) == 1 and deepest[0]["single_transit"], found["8462852"]

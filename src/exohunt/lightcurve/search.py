@@ -312,7 +312,7 @@ def search_star(
             signal = single_event(t_s, y_s, durations, settings, len(signals) + 1)
         if signal is None:
             break
-        earlier = next((s for s in signals if _same_transits(s, signal)), None)
+        earlier = next((s for s in signals if _same_transits(s, signal, settings)), None)
         if earlier is not None:  # the wings of transits already found: mask them wider
             earlier.mask_width = (
                 max(_mask_width(earlier, settings), _mask_width(signal, settings))
@@ -407,12 +407,15 @@ def _mask_width(signal: Signal, settings: SearchSettings) -> float:
     return min(width, 0.5 * signal.period) if np.isfinite(signal.period) else width
 
 
-def _same_transits(a: Signal, b: Signal) -> bool:
-    """Whether ``b`` falls on ``a``'s transits: the same period (or both single) and mid-times
-    within the two durations."""
+def _same_transits(a: Signal, b: Signal, settings: SearchSettings) -> bool:
+    """Whether ``b`` falls on ``a``'s transits: the same period and mid-times within the two
+    durations, or both single and ``b`` reaching into ``a``'s mask (the rest of a long dimming,
+    which the detrending splits into pieces once its deepest part is masked)."""
     reach = a.duration + b.duration
     if a.single and b.single:
-        return bool(abs(a.epoch - b.epoch) < reach)
+        return bool(
+            abs(a.epoch - b.epoch) < max(reach, 0.5 * _mask_width(a, settings) + b.duration)
+        )
     if not same_period(a, b):
         return False
     return bool(abs(fold(np.array([b.epoch]), a.period, a.epoch)[0]) < reach)
