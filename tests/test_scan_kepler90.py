@@ -27,12 +27,17 @@ def koi(shared_data) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def rows(shared_data) -> list[dict]:
+def scanned(shared_data):
     (star,) = [s for s in iter_stars(shared_data / "lightcurves") if s.star_id == str(KEPID)]
     assert star.meta["files"] == 3 and star.mission == "Kepler"
-    result = scan_star(star, SearchSettings())
+    result = scan_star(star, SearchSettings(), ("views",))
     assert result.star["status"] == "scanned"
-    return result.rows
+    return result
+
+
+@pytest.fixture(scope="module")
+def rows(scanned) -> list[dict]:
+    return scanned.rows
 
 
 def _closest(rows, period):
@@ -75,3 +80,22 @@ def test_nothing_else_is_reported(rows):
     assert len(rows) == 4
     assert all(r["snr"] >= 7.1 for r in rows)
     assert sum(bool(r["period_ratios"]) for r in rows) == 2
+
+
+def test_a_single_transit_fills_the_centre_of_its_global_view(scanned):
+    """g's and h's transits last 11 and 15 hours; folded on their periods' lower limits (months)
+    they would fill under half of a global bin and vanish from its median. The view spans about
+    34 durations around the transit instead, as a typical planet candidate's orbit does."""
+    singles = [
+        (r, v) for r, v in zip(scanned.rows, scanned.inputs, strict=True) if r["single_transit"]
+    ]
+    assert len(singles) == 2
+    for row, model_input in singles:
+        view = model_input["global_view"]
+        centre = view.size // 2
+        assert np.argmin(view) in range(centre - 2, centre + 3), row
+        assert np.min(view) == pytest.approx(-1.0)
+        # the baseline is flat around it, not ramps over empty bins
+        assert np.all(np.abs(view[: centre - 10]) < 0.25) and np.all(
+            np.abs(view[centre + 10 :]) < 0.25
+        )

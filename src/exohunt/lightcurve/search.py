@@ -364,14 +364,31 @@ def triage_metadata(signal: Signal) -> dict:
     }
 
 
+#: Transit duration over period of the median planet candidate of the TESS AstroNet Triage
+#: views (Yu et al. 2019): the share of a global view a transit fills.
+TRIAGE_DURATION_FRACTION = 0.029
+
+
+def single_view_days(duration: float) -> float:
+    """The days a single transit's global view spans: as many of its durations as a typical
+    planet candidate's orbit holds (:data:`TRIAGE_DURATION_FRACTION`)."""
+    return float(duration / TRIAGE_DURATION_FRACTION)
+
+
 def signal_views(time: np.ndarray, flux: np.ndarray, signals: list[Signal], signal: Signal) -> dict:
     """The AstroNet global and local views (float32) of ``signal`` on the search's detrended
     curve ``time, flux``, without the other signals' transits (:func:`others_mask`). A single
-    transit is folded on its period's lower limit, so that only it falls in the views."""
+    transit's global view is the stretch of :func:`single_view_days` around it, unfolded: folded
+    on its period's lower limit (months), its hours-long dip would be under half of one bin and
+    vanish from the bins' medians."""
     from exohunt.lightcurve.views import global_view, local_view
 
     keep = ~others_mask(time, signals, signal)
     t, y, period = time[keep], flux[keep], signal.fold_period
+    if signal.single:
+        period = min(period, single_view_days(signal.duration))
+        near = np.abs(t - signal.epoch) < 0.5 * period
+        t, y = t[near], y[near]
     return {
         "global_view": global_view(t, y, period, signal.epoch).astype(np.float32),
         "local_view": local_view(t, y, period, signal.epoch, signal.duration).astype(np.float32),
