@@ -124,3 +124,14 @@ def test_masks_never_leave_nothing_to_detrend():
     result = search_star(time, flux)
     assert result.signals[0].period == pytest.approx(0.9, rel=2e-3)
     assert np.isfinite(result.flux).all() and result.flux.size > 0.9 * time.size
+
+
+@pytest.mark.parametrize("seed", [3, 4, 5])
+def test_one_event_is_never_given_an_invented_period(seed):
+    # a lone 9-sigma dip: paired with a noise dip it made a two-transit signal at a period
+    # nothing supports; it is a single transit (if over 10 sigma) or nothing
+    time, flux = _curve(days=30, seed=seed)
+    box = np.abs(time - 10) < 1.5 / 24
+    flux[box] -= 9e-3 / np.sqrt(box.sum())
+    signals = search_star(time, flux).signals
+    assert all(s.single for s in signals), signals

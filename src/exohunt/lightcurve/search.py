@@ -529,9 +529,7 @@ def _classify(t, y, result, periods, durations, settings, number) -> Signal | No
         top = int(np.argmax(depths))
         rest = np.delete(depths, top)
         rest_snr = rest.mean() / sigma * np.sqrt(rest.size)
-        if not (
-            rest_snr < 0.5 * settings.min_snr and depths[top] / sigma > settings.min_single_snr
-        ):
+        if rest_snr >= 0.5 * settings.min_snr:  # the other transits show it too
             vet(t, y, signal)
             return signal if signal.snr >= settings.min_snr else None
     # one event carries it: a single transit, measured on its own
