@@ -135,3 +135,14 @@ def test_one_event_is_never_given_an_invented_period(seed):
     flux[box] -= 9e-3 / np.sqrt(box.sum())
     signals = search_star(time, flux).signals
     assert all(s.single for s in signals), signals
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 4, 5, 7])
+def test_two_low_cadences_in_a_row_are_no_single_transit(seed):
+    # 7.5 sigma each: 10.6 sigma over a two-cadence box, under 10 over the three cadences any
+    # transit spans
+    time, flux = _curve(days=30, seed=seed)
+    i = time.size // 3
+    flux[i : i + 2] -= 7.5e-3
+    signals = search_star(time, flux).signals
+    assert not [s for s in signals if s.single and abs(s.epoch - time[i]) < 0.2], signals

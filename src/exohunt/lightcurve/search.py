@@ -683,11 +683,22 @@ def weak_secondary(t, y, period, epoch, duration, base, sigma):
 CANDIDATE_FRACTION = 0.8
 
 
+#: Fewest cadences a single transit spans.
+MIN_SINGLE_CADENCES = 3
+
+
 def single_event(t, y, durations, settings: SearchSettings, number: int) -> Signal | None:
     """The most significant lone dip (a box of any of ``durations``, days) as a single transit,
     or None under ``min_single_snr``. Its duration is the dip's width at half its significance,
     and the mask around it spans where it still shows at 3 sigma, so a long dimming is one
-    event."""
+    event. Boxes span at least :data:`MIN_SINGLE_CADENCES` cadences: a transit is resolved in
+    time, while one or two low cadences in a row (cosmic rays, a bad pointing) are not."""
+    durations = np.asarray(durations, dtype=float)
+    shortest = MIN_SINGLE_CADENCES * cadence(t)
+    if (durations >= shortest).any():
+        durations = durations[durations >= shortest]
+    else:
+        durations = np.array([shortest])
     base = float(np.median(y))
     cum = np.r_[0.0, np.cumsum(y)]
     best = None
