@@ -185,6 +185,29 @@ def test_pure_noise_and_box_stats():
     result = bls_search(TIME[:1500], flux, period_grid(TIME[:1500], n_periods=400), [0.1])
     assert result.sde < 8  # no signal stands out
     stats = box_stats(TIME[:1500], flux, result.period, result.epoch, result.duration)
-    assert stats["depth"] == pytest.approx(result.depth, rel=1e-6)
-    assert stats["depth_snr"] == pytest.approx(result.depth_snr, rel=1e-6)
+    # the search's box runs from a cadence's phase; box_stats centres one on the reported epoch
+    # (the middle of the box's first and last cadence), so an edge cadence may differ
+    assert stats["depth"] == pytest.approx(result.depth, rel=0.15)
+    assert stats["depth_snr"] == pytest.approx(result.depth_snr, rel=0.15)
     assert np.isnan(box_stats(TIME[:10], np.ones(10), 100.0, 50.0, 0.1)["depth"])
+
+
+def gapped_transits(seed: int, depth: float = 3e-3):
+    """Half a Kepler quarter whose gaps take two of six transits (P = 5.21 d), so that early on
+    every other transit is missing."""
+    rng = np.random.default_rng(seed)
+    time = np.arange(0, 31.8, CADENCE)
+    for start, end in [(0.69, 2.91), (11.07, 12.74), (13.7, 14.2), (27.16, 27.56)]:
+        time = time[(time < start) | (time > end)]
+    return time, 1 + rng.normal(0, 1e-3, time.size) + transit(time, 5.21, 0.963, 0.122, depth)
+
+
+def test_the_reported_period_is_the_spectrums_exact_maximum():
+    # The binned search assumes evenly spread cadences and overrates twice the period here (its
+    # boxes are all full): the strongest peaks are recomputed exactly until the strongest is
+    # exact, so the result is the spectrum's maximum, not a binned overestimate beside it.
+    for seed in range(8):
+        time, flux = gapped_transits(seed)
+        result = bls_search(time, flux, period_grid(time, 0.5, None, 3000), default_durations(),
+                            refine=0)  # fmt: skip
+        assert result.period == result.periods[np.nanargmax(result.power)]
