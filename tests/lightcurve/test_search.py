@@ -90,6 +90,32 @@ def test_binary_found_at_half_its_period_is_doubled():
     assert signal.secondary_snr > 20
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_gaps_do_not_double_a_planets_period(seed):
+    """Gaps take every other transit early on, so folds at twice the period have only full
+    boxes and the BLS rates them highest. The transits at half that orbit match the others in
+    depth: the search reports the planet's own period, with all four transits, once."""
+    time, flux = _curve(days=31.8, seed=seed)
+    for start, end in [(0.69, 2.91), (11.07, 12.74), (13.7, 14.2), (27.16, 27.56)]:
+        keep = (time < start) | (time > end)
+        time, flux = time[keep], flux[keep]
+    flux -= _box(time, 5.21, 0.963, 0.122, 3e-3)
+    signals = search_star(time, flux).signals
+    assert signals[0].period == pytest.approx(5.21, rel=2e-3)
+    assert signals[0].n_transits == 4 and not signals[0].doubled
+    assert all(abs(s.period / 5.21 - 2) > 0.01 for s in signals[1:])
+
+
+def test_a_hot_jupiters_occultation_does_not_halve_its_period():
+    """A shallow dip at phase 0.5 (an occultation, 4% of the transit's depth) differs from the
+    transits: the period stays."""
+    time, flux = _curve(seed=6)
+    flux -= _box(time, 4.0, 1.0, 0.12, 1e-2) + _box(time, 4.0, 3.0, 0.12, 4e-4)
+    signal = search_star(time, flux).signals[0]
+    assert signal.period == pytest.approx(4.0, rel=1e-3)
+    assert abs(np.mod(signal.epoch - 1.0 + 2.0, 4.0) - 2.0) < 0.05
+
+
 def test_a_lone_deep_transit_is_a_single_transit():
     time, flux = _curve(days=60, seed=4)
     flux -= _box(time, 1000.0, 41.3, 0.4, 5e-3)

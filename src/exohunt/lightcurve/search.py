@@ -19,6 +19,9 @@ TLS, SHERLOCK, in outline):
    (Pont et al. 2006): ``snr = depth / sigma_duration x sqrt(n_transits)``. When the odd and even
    transits differ (over 5 sigma and by over 25% of the deeper), the peak is an eclipsing binary
    folded at half its period: the period is doubled, with the deeper eclipse as the epoch. When
+   dips at half (or a third and two thirds) of the orbit match the transits in depth and show
+   together at half the threshold, the peak is a multiple of the planet's period (gaps that take
+   every other transit favour it): the period is halved (or divided by 3). When
    one transit carries the signal (the rest alone would not reach half the threshold), or fewer
    than ``min_transits`` transits have data, it is a **single transit**: its time, depth and
    duration are reported, the period is left empty, and ``period_lower_limit`` says how long the
@@ -518,6 +521,18 @@ def _classify(t, y, result, periods, durations, settings, number) -> Signal | No
     base, sigma = _baseline(t, y, signal)
     if not sigma > 0:
         return None
+    for _ in range(3):  # a harmonic of the period: its transits at a third or half of an orbit
+        m = _harmonic(t, y, period, epoch, duration, base, sigma, settings.min_snr)
+        if m == 1:
+            break
+        fine, near = fine / m, near[near < fine.min() / m]
+        if not near.size:
+            break
+        period, epoch, duration, _, _ = bls.refine(t, y, fine, near)
+        signal.period, signal.epoch, signal.duration = period, epoch, duration
+        base, sigma = _baseline(t, y, signal)
+        if not sigma > 0:
+            return None
     cycles, depths, counts = transit_depths(t, y, period, epoch, duration, base)
     odd, even, odd_even = _odd_even(cycles, depths, counts, sigma, duration / cadence(t))
     if odd_even > 5 and abs(odd - even) > 0.25 * max(odd, even):
@@ -534,6 +549,46 @@ def _classify(t, y, result, periods, durations, settings, number) -> Signal | No
             return signal if signal.snr >= settings.min_snr else None
     # one event carries it: a single transit, measured on its own
     return single_event(t, y, duration * np.array([0.5, 0.75, 1.0, 1.35, 1.8]), settings, number)
+
+
+def _differ(a: float, b: float, spread: float) -> bool:
+    """Whether two depths differ as an eclipsing binary's eclipses do: by over 5 sigma and by
+    over a quarter of the deeper (the rule that doubles a binary's period)."""
+    return abs(a - b) > 5 * spread and abs(a - b) > 0.25 * max(a, b)
+
+
+def _harmonic(t, y, period, epoch, duration, base, sigma, min_snr) -> int:
+    """``m`` (3 or 2) when the transits at ``epoch`` recur at every ``1/m`` of ``period``, so the
+    true period is ``period / m``; else 1.
+
+    The fast BLS may rate a multiple of the period highest (when gaps take every other transit,
+    the boxes at twice the period are all full). The dips at the other phases must show
+    together (half the detection threshold, as for a periodic signal's other transits) and each
+    match the main transits' depth (the rule that doubles a binary's period, negated): a hot
+    Jupiter's shallow occultation at phase 0.5 does not halve its period."""
+    points = duration / cadence(t)
+
+    def depth(shift):
+        cycles, depths, counts = transit_depths(t, y, period, epoch + shift, duration, base)
+        if cycles.size == 0:
+            return np.nan, np.inf
+        weight = _transit_weights(counts, sigma, points)
+        return float(np.sum(weight * depths) / weight.sum()), float(1 / np.sqrt(weight.sum()))
+
+    main, main_error = depth(0.0)
+    if not (np.isfinite(main) and main > 0):
+        return 1
+    for m in (2, 3):
+        others = [depth(k * period / m) for k in range(1, m)]
+        if any(not np.isfinite(d) for d, _ in others):
+            continue
+        if any(_differ(main, d, np.hypot(main_error, e)) for d, e in others):
+            continue
+        weight = np.array([1 / e**2 for _, e in others])
+        pooled = np.sum(weight * [d for d, _ in others]) / weight.sum()
+        if pooled * np.sqrt(weight.sum()) >= 0.5 * min_snr:
+            return m
+    return 1
 
 
 def _baseline(t, y, signal: Signal) -> tuple[float, float]:
