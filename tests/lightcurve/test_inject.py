@@ -136,9 +136,15 @@ def test_each_row_carries_the_signal_the_search_gives_a_model(injected):
     assert tuple(Signal(0, 1.0, 0.0, 0.1, 1e-3, 10.0).model_inputs()) == SIGNAL_COLUMNS
     found = truth[truth["signal_found"].astype(bool)]
     assert len(found) >= 8
-    ratio = rows.loc[found.index, "orbital_period"] / found["period"]
+    single = rows.loc[found.index, "transit_single"].to_numpy() == 1
+    periodic = found[~single]
+    ratio = rows.loc[periodic.index, "orbital_period"] / periodic["period"]
     near = np.min(np.abs(ratio.to_numpy()[:, None] / np.array([0.5, 1.0, 2.0]) - 1), axis=1)
     assert (near < 5e-3).all()
+    # a single transit found is the injected one: its time, not a period
+    singles = found[single]
+    offset = (rows.loc[singles.index, "transit_epoch"] - singles["epoch"]).abs()
+    assert (offset < singles["duration_hours"] / 24).all()
     # strong planets are found: the search is what a scan runs
     strong = truth[(truth["kind"] == "planet") & (truth["snr"] > 15) & (truth["n_transits"] >= 3)]
     assert strong["signal_found"].astype(bool).mean() >= 0.8
