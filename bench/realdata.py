@@ -20,7 +20,7 @@ labelled light curve in ../shared/data.
    false-alarm rate on every fold's held-out injections (it trained on none of them), and its
    ranking of the real curves.
 
-    python bench/realdata.py [--folds 3] [--n-train 2500] [--n-test 500] [--models xgboost random_forest] [--no-cnn]
+    python bench/realdata.py [--folds 3] [--n-train 2500] [--n-test 1000] [--models xgboost random_forest] [--no-cnn]
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--folds", type=int, default=3, help="groups of host stars")
     parser.add_argument("--n-train", type=int, default=2500, help="injections per training set")
-    parser.add_argument("--n-test", type=int, default=500, help="injections per held-out fold")
+    parser.add_argument("--n-test", type=int, default=1000, help="injections per held-out fold")
     parser.add_argument("--n-sim", type=int, default=300, help="curves per simulator (search)")
     parser.add_argument("--models", nargs="+", default=["xgboost", "random_forest"])
     parser.add_argument("--no-cnn", dest="cnn", action="store_false", help="skip the Triage CNN")
