@@ -124,6 +124,10 @@ def test_binaries_have_secondaries_and_artefacts_fool_nothing_into_planets(injec
     rows, truth = injected
     binaries = truth[truth["kind"] == "eb"]
     assert binaries["eb_secondary_ratio"].between(0.01, 1.0).all()
+    # short-period binaries are circular; longer ones may put the secondary off phase 0.5
+    phase = binaries["eb_secondary_phase"]
+    assert (phase[binaries["period"] <= 3.0] == 0.5).all()
+    assert phase.between(0.5 - 1 / np.pi, 0.5 + 1 / np.pi).all()
     assert (binaries["eb_dilution"] <= 1).all()
     artefacts = truth[truth["kind"] == "artefact"]
     assert artefacts["artefacts"].str.len().gt(0).all()

@@ -19,8 +19,9 @@ one host, chosen at random, with one of:
   detrended scatter averaged over the transit duration (red noise included) and ``N`` the
   transits with data.
 - ``eb`` (label 0): an eclipsing binary, with V-shaped grazing eclipses, a secondary eclipse at
-  phase 0.5 that is either comparable to the primary (folded at half the period these show
-  odd/even depth differences) or faint, ellipsoidal variation, and dilution by the light of
+  phase 0.5 (or, for half of those over 3 days, off it: an eccentric orbit, e up to 0.5) that is
+  either comparable to the primary (folded at half the period these show odd/even depth
+  differences) or faint, ellipsoidal variation, and dilution by the light of
   another star in the aperture (a blend). Half of them are diluted until their primary eclipse
   has the SNR of a planet (``snr_range``): the binaries a planet search confuses with planets.
 - ``artefact`` (label 0): what fools a search: momentum dumps (short periodic dips with a slow
@@ -67,8 +68,8 @@ ARTEFACTS = ("momentum_dumps", "scattered_light", "outliers", "flares", "variabi
 TRUTH_COLUMNS = (
     *("star_id", "label", "kind", "host", "mission", "window_start", "window_days", "cadences"),
     *("period", "epoch", "duration_hours", "rp_rs", "impact", "depth", "snr", "n_transits"),
-    *("eb_secondary_ratio", "eb_dilution", "eb_ellipsoidal_ppm", "artefacts"),
-    *("signal_found", "signal_reported", "found_period", "found_snr"),
+    *("eb_secondary_ratio", "eb_secondary_phase", "eb_dilution", "eb_ellipsoidal_ppm"),
+    *("artefacts", "signal_found", "signal_reported", "found_period", "found_snr"),
 )
 #: The signal columns of each row: what :mod:`exohunt.scanning` gives a model for a signal
 #: (:meth:`exohunt.lightcurve.search.Signal.model_inputs`).
@@ -80,6 +81,8 @@ SIGNAL_COLUMNS = (
     *("transit_near_gaps", "transit_asymmetry"),
 )
 MIN_HOST_DAYS = 5.0
+#: Binaries with longer periods (days) may be eccentric (half of them, e up to 0.5).
+ECCENTRIC_MIN_PERIOD = 3.0
 #: Shares of the injected planets that are giants (any SNR) and single transits.
 GIANT_SHARE, SINGLE_SHARE = 0.25, 0.1
 _NOISE_WINDOW_DAYS = 1.0
@@ -484,8 +487,14 @@ def _binary(rng, batman, t, f, snr_range, max_period):
         dilution = min(1.0, float(loguniform(rng, 1e-3, 0.3)) / max(raw_depth, 1e-9))
     twin = rng.random() < 0.5
     ratio = float(rng.uniform(0.3, 1.0) if twin else loguniform(rng, 0.01, 0.3))
+    # Eccentric orbits put the secondary off phase 0.5 by (2/pi) e cos(w) (Kepler-16: 0.49);
+    # binaries under ECCENTRIC_MIN_PERIOD days are tidally circular.
+    ecc, omega = 0.0, 0.0
+    if period > ECCENTRIC_MIN_PERIOD and rng.random() < 0.5:
+        ecc, omega = float(rng.uniform(0.0, 0.5)), float(rng.uniform(0, 2 * np.pi))
+    shift = period * 2 / np.pi * ecc * np.cos(omega)
     occulted, occulted_mid = _eclipse(
-        batman, t, period, epoch, rp_rs, geometry, u, True, exposure=step
+        batman, t - shift, period, epoch, rp_rs, geometry, u, True, exposure=step
     )
     secondary = occulted / occulted_mid if occulted_mid > 0 else occulted
     inc = np.radians(geometry["inc"])
@@ -500,7 +509,8 @@ def _binary(rng, batman, t, f, snr_range, max_period):
         "period": period, "epoch": epoch, "duration_hours": geometry["duration"] * 24,
         "rp_rs": rp_rs, "impact": impact, "depth": depth,
         "snr": depth / sigma * np.sqrt(max(n_transits, 1)) if sigma > 0 else np.nan,
-        "n_transits": n_transits, "eb_secondary_ratio": ratio, "eb_dilution": dilution,
+        "n_transits": n_transits, "eb_secondary_ratio": ratio,
+        "eb_secondary_phase": 0.5 + shift / period, "eb_dilution": dilution,
         "eb_ellipsoidal_ppm": ellipsoidal * 1e6,
     }  # fmt: skip
 
