@@ -123,7 +123,12 @@ def test_injected_planets_have_the_snr_asked_for_in_their_host(injected, hosts):
 def test_binaries_have_secondaries_and_artefacts_fool_nothing_into_planets(injected):
     rows, truth = injected
     binaries = truth[truth["kind"] == "eb"]
-    assert binaries["eb_secondary_ratio"].between(0.01, 1.0).all()
+    low_mass = binaries["eb_low_mass"].astype(bool)
+    assert binaries.loc[~low_mass, "eb_secondary_ratio"].between(0.01, 1.0).all()
+    # M dwarfs across Sun-like stars: a giant planet's size, a faint secondary eclipse
+    assert low_mass.any() and (~low_mass).any()
+    assert binaries.loc[low_mass, "rp_rs"].between(0.08, 0.25).all()
+    assert binaries.loc[low_mass, "eb_secondary_ratio"].between(0.002, 0.05).all()
     # short-period binaries are circular; longer ones may put the secondary off phase 0.5
     phase = binaries["eb_secondary_phase"]
     assert (phase[binaries["period"] <= 3.0] == 0.5).all()

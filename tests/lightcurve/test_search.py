@@ -11,6 +11,7 @@ from exohunt.lightcurve.search import (
     SearchSettings,
     duration_grid,
     max_duration,
+    occultation_albedo,
     period_grid,
     search_star,
 )
@@ -114,6 +115,21 @@ def test_a_hot_jupiters_occultation_does_not_halve_its_period():
     signal = search_star(time, flux).signals[0]
     assert signal.period == pytest.approx(4.0, rel=1e-3)
     assert abs(np.mod(signal.epoch - 1.0 + 2.0, 4.0) - 2.0) < 0.05
+
+
+def test_occultation_albedo_tells_a_planets_reflection_from_a_stars_light():
+    from exohunt.lightcurve.simulate import _geometry
+
+    # a hot Jupiter reflecting 30% of the light it intercepts: depth k^2 (R*/a)^2 0.3
+    k, hot = 0.1, _geometry(3.0, 1.0, 0.0, 0.1)
+    reflected = 0.3 * k**2 / hot["a_rs"] ** 2
+    albedo = occultation_albedo(reflected, k**2, hot["duration"], 3.0)
+    assert albedo == pytest.approx(0.3, rel=0.1)
+    # an M dwarf (0.15 of the star's radius, 2% of its surface brightness) on a 14-day orbit
+    k, dwarf = 0.15, _geometry(14.0, 1.0, 0.0, 0.15, mass_ratio=0.2)
+    assert occultation_albedo(0.02 * k**2, k**2, dwarf["duration"], 14.0) > 5
+    for bad in ((np.nan, 1e-2, 0.1, 3.0), (1e-5, 1e-2, 0.1, np.nan), (1e-5, 0.0, 0.1, 3.0)):
+        assert np.isnan(occultation_albedo(*bad))
 
 
 def test_a_lone_deep_transit_is_a_single_transit():

@@ -22,7 +22,9 @@ one host, chosen at random, with one of:
   phase 0.5 (or, for half of those over 3 days, off it: an eccentric orbit, e up to 0.5) that is
   either comparable to the primary (folded at half the period these show odd/even depth
   differences) or faint, ellipsoidal variation, and dilution by the light of
-  another star in the aperture (a blend). Half of them are diluted until their primary eclipse
+  another star in the aperture (a blend). A third are low-mass companions (an M dwarf across a
+  Sun-like star): flat eclipses as deep as a giant planet's, and a secondary eclipse brighter
+  than a planet could reflect (:func:`exohunt.lightcurve.search.occultation_albedo`). Half of them are diluted until their primary eclipse
   has the SNR of a planet (``snr_range``): the binaries a planet search confuses with planets.
 - ``artefact`` (label 0): what fools a search: momentum dumps (short periodic dips with a slow
   recovery), scattered-light ramps at each orbit's start and end and at gaps, single low
@@ -69,6 +71,7 @@ TRUTH_COLUMNS = (
     *("star_id", "label", "kind", "host", "mission", "window_start", "window_days", "cadences"),
     *("period", "epoch", "duration_hours", "rp_rs", "impact", "depth", "snr", "n_transits"),
     *("eb_secondary_ratio", "eb_secondary_phase", "eb_dilution", "eb_ellipsoidal_ppm"),
+    "eb_low_mass",
     *("artefacts", "signal_found", "signal_reported", "found_period", "found_snr"),
 )
 #: The signal columns of each row: what :mod:`exohunt.scanning` gives a model for a signal
@@ -76,13 +79,18 @@ TRUTH_COLUMNS = (
 SIGNAL_COLUMNS = (
     *("orbital_period", "transit_epoch", "transit_duration", "transit_depth"),
     *("transit_snr", "transit_sde", "transit_count", "transit_odd_even_sigma"),
-    *("transit_secondary_snr", "transit_secondary_ratio", "transit_shape_search", "transit_single"),
+    *("transit_secondary_snr", "transit_secondary_ratio", "transit_secondary_albedo"),
+    *("transit_shape_search", "transit_single"),
     *("transit_duration_ratio", "transit_depth_chi2", "transit_max_event_share"),
     *("transit_near_gaps", "transit_asymmetry"),
 )
 MIN_HOST_DAYS = 5.0
 #: Binaries with longer periods (days) may be eccentric (half of them, e up to 0.5).
 ECCENTRIC_MIN_PERIOD = 3.0
+#: Share of the binaries whose companion is a low-mass star (0.08-0.25 of the primary's radius,
+#: its surface 0.2-5% as bright): eclipses as deep and flat as a giant planet's transits, and a
+#: secondary eclipse of 0.002-0.05 of their depth (KOI-362 in ../shared/data: 2% deep, 0.5%).
+LOW_MASS_SHARE = 1 / 3
 #: Shares of the injected planets that are giants (any SNR) and single transits.
 GIANT_SHARE, SINGLE_SHARE = 0.25, 0.1
 _NOISE_WINDOW_DAYS = 1.0
@@ -471,7 +479,11 @@ def _planet(rng, batman, t, f, snr_range, max_period):
 def _binary(rng, batman, t, f, snr_range, max_period):
     high = max(0.6, min(max_period, 0.5 * float(np.ptp(t))))
     period, epoch = _orbit(rng, t, 0.5, high)
-    rp_rs, mass_ratio = float(rng.uniform(0.2, 0.9)), float(rng.uniform(0.3, 1.0))
+    low_mass = rng.random() < LOW_MASS_SHARE
+    if low_mass:  # an M dwarf across a Sun-like star: the size of a giant planet
+        rp_rs, mass_ratio = float(rng.uniform(0.08, 0.25)), float(rng.uniform(0.08, 0.5))
+    else:
+        rp_rs, mass_ratio = float(rng.uniform(0.2, 0.9)), float(rng.uniform(0.3, 1.0))
     impact, u = float(rng.uniform(0, 0.95 * (1 + rp_rs))), _limb_darkening(rng)
     geometry = _geometry(period, loguniform(rng, 0.3, 2.0), impact, rp_rs, mass_ratio)
     step = cadence(t)
@@ -485,8 +497,11 @@ def _binary(rng, batman, t, f, snr_range, max_period):
         dilution = min(1.0, wanted / box)
     else:
         dilution = min(1.0, float(loguniform(rng, 1e-3, 0.3)) / max(raw_depth, 1e-9))
-    twin = rng.random() < 0.5
-    ratio = float(rng.uniform(0.3, 1.0) if twin else loguniform(rng, 0.01, 0.3))
+    if low_mass:  # the secondary eclipse: the M dwarf's surface brightness against the star's
+        ratio = float(loguniform(rng, 0.002, 0.05))
+    else:
+        twin = rng.random() < 0.5
+        ratio = float(rng.uniform(0.3, 1.0) if twin else loguniform(rng, 0.01, 0.3))
     # Eccentric orbits put the secondary off phase 0.5 by (2/pi) e cos(w) (Kepler-16: 0.49);
     # binaries under ECCENTRIC_MIN_PERIOD days are tidally circular.
     ecc, omega = 0.0, 0.0
@@ -511,7 +526,7 @@ def _binary(rng, batman, t, f, snr_range, max_period):
         "snr": depth / sigma * np.sqrt(max(n_transits, 1)) if sigma > 0 else np.nan,
         "n_transits": n_transits, "eb_secondary_ratio": ratio,
         "eb_secondary_phase": 0.5 + shift / period, "eb_dilution": dilution,
-        "eb_ellipsoidal_ppm": ellipsoidal * 1e6,
+        "eb_ellipsoidal_ppm": ellipsoidal * 1e6, "eb_low_mass": low_mass,
     }  # fmt: skip
 
 

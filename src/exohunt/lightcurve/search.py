@@ -164,6 +164,9 @@ class Signal:
             "transit_secondary_ratio": (
                 self.secondary_depth / self.depth if self.depth > 0 else np.nan
             ),
+            "transit_secondary_albedo": occultation_albedo(
+                self.secondary_depth, self.depth, self.duration, period
+            ),
             "transit_shape_search": self.shape,  # TransitFeatures has its own transit_shape
             "transit_single": float(self.single),
             # against a central transit across a Sun-like star: 13 h (P / 365 d)^(1/3)
@@ -187,6 +190,20 @@ class SearchResult:
     durations: np.ndarray  # days
     window_days: float
     power: np.ndarray | None = None  # the first search's spectrum, over ``periods``
+
+
+def occultation_albedo(secondary_depth, depth, duration, period) -> float:
+    """The geometric albedo a planet would need to give an occultation ``secondary_depth`` deep
+    (Kepler's vetting test of a secondary eclipse): ``secondary_depth / (depth (R*/a)^2)``, with
+    ``R*/a = pi T / (P (1 + k))`` from the transit's duration ``T`` and period ``P`` (days) for a
+    central transit on a circular orbit, ``k = sqrt(depth)``. A planet reflects at most its
+    albedo (under 1) of the light it intercepts; a secondary eclipse that needs more is the light
+    of a star (KOI-362's M dwarf: 2.3). NaN without a secondary, a depth or a period."""
+    values = (secondary_depth, depth, duration, period)
+    if not (np.isfinite(values).all() and depth > 0 and duration > 0 and period > duration):
+        return np.nan
+    rs_a = np.pi * duration / (period * (1.0 + np.sqrt(min(depth, 1.0))))
+    return float(secondary_depth / (depth * rs_a**2))
 
 
 def max_duration(period, min_density: float = 0.1, radius_ratio: float = 0.3):
