@@ -43,7 +43,8 @@ def test_the_binary_is_found_at_its_true_period_not_half(found):
     rows = found["2438502"]  # KOI-1003, 3 eclipses in 25 days
     assert rows[0]["period"] == pytest.approx(8.3606162, rel=0.005)
     assert not matches(rows, 8.3606162 / 2)
-    assert rows[0]["secondary_snr"] > 3  # weak in 3 eclipses: 3.3 sigma at phase 0.57
+    assert rows[0]["secondary_snr"] > 3  # weak in 3 eclipses: 3.4 sigma at phase 0.57
+    assert rows[0]["secondary_albedo"] > 2  # 7.6: more than a planet could reflect
 
 
 def test_no_planet_shows_a_strong_secondary_eclipse(found, truth):

@@ -35,6 +35,8 @@ def test_kepler16_is_found_at_its_true_period_and_looks_like_a_binary(found):
     assert not matches(found["12644769"], 41.0775903 / 2)
     assert first["secondary_snr"] > 500
     assert first["secondary_phase"] == pytest.approx(0.49, abs=0.02)
+    # a planet would have to reflect hundreds of times the light it gets: the companion's own
+    assert first["secondary_albedo"] > 100
     assert first["odd_even_mismatch"] > 5
     # the secondary eclipse is also listed on its own, at the same period
     assert any(abs(r["period"] / first["period"] - 1) < 1e-3 for r in found["12644769"][1:])

@@ -35,6 +35,7 @@ from exohunt.lightcurve.search import (
     SearchResult,
     SearchSettings,
     Signal,
+    occultation_albedo,
     others_mask,
     search_star,
     signal_views,
@@ -66,6 +67,7 @@ CANDIDATE_COLUMNS = (
     "secondary_depth_ppm",
     "secondary_snr",
     "secondary_phase",  # 0-1 after the transit; 0.5 for a circular binary
+    "secondary_albedo",  # the albedo a planet would need for that secondary: over 1, a star's light
     "transit_shape",  # ~1 flat bottom, ~1/3 V
     "period_ratios",  # "2:0.5123;3:1.5406": this period over each other signal's
     "single_transit",
@@ -220,6 +222,7 @@ def _row(star: StarCurve, s: Signal, ratios: str) -> dict:
         "secondary_depth_ppm": s.secondary_depth * ppm,
         "secondary_snr": s.secondary_snr,
         "secondary_phase": s.secondary_phase,
+        "secondary_albedo": occultation_albedo(s.secondary_depth, s.depth, s.duration, s.period),
         "transit_shape": s.shape,
         "period_ratios": ratios,
         "single_transit": bool(s.single),

@@ -379,7 +379,8 @@ def _summary(ax, curves: StarCurves, signal, reasons: Reasons) -> None:
         ("odd-even", f"{fmt(signal.odd_even_sigma, '.1f')} σ"),
         (
             "secondary",
-            f"{fmt(signal.secondary_snr, '.1f')} σ at phase {fmt(signal.secondary_phase, '.2f')}",
+            f"{fmt(signal.secondary_snr, '.1f')} σ at phase {fmt(signal.secondary_phase, '.2f')}"
+            + _albedo(signal),
         ),  # fmt: skip
         ("shape", fmt(signal.shape, ".2f") + "  (1 flat, 1/3 V)"),
     ]
@@ -530,6 +531,17 @@ def _odd_even(ax, t, y_ppm, signal, colour) -> None:
     ax.axvline(0, color="#ccc", lw=0.8)
     _limits(ax, np.concatenate(medians_all), pad=0.8)
     ax.set_xlabel("hours from mid-transit (odd left, even right)")
+
+
+def _albedo(signal) -> str:
+    """``", albedo 2.8"``: what a planet would need to reflect to give that secondary eclipse
+    (over 1: a star's own light); empty when it cannot be measured."""
+    from exohunt.lightcurve.search import occultation_albedo
+
+    albedo = occultation_albedo(
+        signal.secondary_depth, signal.depth, signal.duration, signal.period
+    )
+    return f", albedo {albedo:.2g}" if np.isfinite(albedo) and albedo > 0 else ""
 
 
 def _secondary(ax, t, y_ppm, signal, colour) -> None:
