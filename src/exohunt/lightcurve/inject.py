@@ -22,10 +22,11 @@ one host, chosen at random, with one of:
   phase 0.5 (or, for half of those over 3 days, off it: an eccentric orbit, e up to 0.5) that is
   either comparable to the primary (folded at half the period these show odd/even depth
   differences) or faint, ellipsoidal variation, and dilution by the light of
-  another star in the aperture (a blend). A third are low-mass companions (an M dwarf across a
-  Sun-like star): flat eclipses as deep as a giant planet's, and a secondary eclipse brighter
-  than a planet could reflect (:func:`exohunt.lightcurve.search.occultation_albedo`). Half of them are diluted until their primary eclipse
+  another star in the aperture (a blend). Half of them are diluted until their primary eclipse
   has the SNR of a planet (``snr_range``): the binaries a planet search confuses with planets.
+  A third are low-mass companions (an M dwarf across a Sun-like star): flat eclipses as deep as
+  a giant planet's, and a secondary eclipse brighter than a planet could reflect
+  (:func:`exohunt.lightcurve.search.occultation_albedo`).
 - ``artefact`` (label 0): what fools a search: momentum dumps (short periodic dips with a slow
   recovery), scattered-light ramps at each orbit's start and end and at gaps, single low
   outliers, flares, and variable stars (pulsation or spot modulation of 0.2-10 d); one to three of
