@@ -198,7 +198,8 @@ def occultation_albedo(secondary_depth, depth, duration, period) -> float:
     ``R*/a = pi T / (P (1 + k))`` from the transit's duration ``T`` and period ``P`` (days) for a
     central transit on a circular orbit, ``k = sqrt(depth)``. A planet reflects at most its
     albedo (under 1) of the light it intercepts; a secondary eclipse that needs more is the light
-    of a star (KOI-362's M dwarf: 2.8 in its Q17 quarter). NaN without a secondary, a depth or a period."""
+    of a star (KOI-362's M dwarf: 2.8 in its Q17 quarter). NaN without a secondary, a depth or
+    a period."""
     values = (secondary_depth, depth, duration, period)
     if not (np.isfinite(values).all() and depth > 0 and duration > 0 and period > duration):
         return np.nan
