@@ -140,6 +140,12 @@ class Signal:
     mask_width: float = field(default=np.nan, repr=False)  # days masked around each transit
 
     @property
+    def secondary_albedo(self) -> float:
+        """The albedo a planet would need to give the secondary eclipse
+        (:func:`occultation_albedo`): over 1, a star's own light. NaN for a single transit."""
+        return occultation_albedo(self.secondary_depth, self.depth, self.duration, self.period)
+
+    @property
     def fold_period(self) -> float:
         """The period to fold on: a single transit's is its period's lower limit, so that only
         it falls in a fold."""
@@ -164,9 +170,7 @@ class Signal:
             "transit_secondary_ratio": (
                 self.secondary_depth / self.depth if self.depth > 0 else np.nan
             ),
-            "transit_secondary_albedo": occultation_albedo(
-                self.secondary_depth, self.depth, self.duration, period
-            ),
+            "transit_secondary_albedo": self.secondary_albedo,
             "transit_shape_search": self.shape,  # TransitFeatures has its own transit_shape
             "transit_single": float(self.single),
             # against a central transit across a Sun-like star: 13 h (P / 365 d)^(1/3)
@@ -553,7 +557,7 @@ def _classify(t, y, result, periods, durations, settings, number) -> Signal | No
             return None
     cycles, depths, counts = transit_depths(t, y, period, epoch, duration, base)
     odd, even, odd_even = _odd_even(cycles, depths, counts, sigma, duration / cadence(t))
-    if odd_even > 5 and abs(odd - even) > 0.25 * max(odd, even):
+    if _differ(odd, even, odd_even):
         # an eclipsing binary folded at half its period: its two eclipses alternate
         signal.epoch = epoch + period if odd > even else epoch
         signal.period, signal.doubled = 2 * period, True
@@ -569,10 +573,11 @@ def _classify(t, y, result, periods, durations, settings, number) -> Signal | No
     return single_event(t, y, duration * np.array([0.5, 0.75, 1.0, 1.35, 1.8]), settings, number)
 
 
-def _differ(a: float, b: float, spread: float) -> bool:
-    """Whether two depths differ as an eclipsing binary's eclipses do: by over 5 sigma and by
-    over a quarter of the deeper (the rule that doubles a binary's period)."""
-    return abs(a - b) > 5 * spread and abs(a - b) > 0.25 * max(a, b)
+def _differ(a: float, b: float, significance: float) -> bool:
+    """Whether two depths differ as an eclipsing binary's eclipses do: their difference over 5
+    sigma (``significance``) and over a quarter of the deeper (the rule that doubles a binary's
+    period)."""
+    return significance > 5 and abs(a - b) > 0.25 * max(a, b)
 
 
 def _harmonic(t, y, period, epoch, duration, base, sigma, min_snr) -> int:
@@ -600,7 +605,7 @@ def _harmonic(t, y, period, epoch, duration, base, sigma, min_snr) -> int:
         others = [depth(k * period / m) for k in range(1, m)]
         if any(not np.isfinite(d) for d, _ in others):
             continue
-        if any(_differ(main, d, np.hypot(main_error, e)) for d, e in others):
+        if any(_differ(main, d, abs(main - d) / np.hypot(main_error, e)) for d, e in others):
             continue
         weight = np.array([1 / e**2 for _, e in others])
         pooled = np.sum(weight * [d for d, _ in others]) / weight.sum()

@@ -380,7 +380,11 @@ def _summary(ax, curves: StarCurves, signal, reasons: Reasons) -> None:
         (
             "secondary",
             f"{fmt(signal.secondary_snr, '.1f')} σ at phase {fmt(signal.secondary_phase, '.2f')}"
-            + _albedo(signal),
+            + (
+                f", albedo {signal.secondary_albedo:.2g}"
+                if signal.secondary_albedo > 0  # False for NaN
+                else ""
+            ),
         ),  # fmt: skip
         ("shape", fmt(signal.shape, ".2f") + "  (1 flat, 1/3 V)"),
     ]
@@ -531,17 +535,6 @@ def _odd_even(ax, t, y_ppm, signal, colour) -> None:
     ax.axvline(0, color="#ccc", lw=0.8)
     _limits(ax, np.concatenate(medians_all), pad=0.8)
     ax.set_xlabel("hours from mid-transit (odd left, even right)")
-
-
-def _albedo(signal) -> str:
-    """``", albedo 2.8"``: what a planet would need to reflect to give that secondary eclipse
-    (over 1: a star's own light); empty when it cannot be measured."""
-    from exohunt.lightcurve.search import occultation_albedo
-
-    albedo = occultation_albedo(
-        signal.secondary_depth, signal.depth, signal.duration, signal.period
-    )
-    return f", albedo {albedo:.2g}" if np.isfinite(albedo) and albedo > 0 else ""
 
 
 def _secondary(ax, t, y_ppm, signal, colour) -> None:
