@@ -179,6 +179,21 @@ def test_one_event_is_never_given_an_invented_period(seed):
     assert all(s.single for s in signals), signals
 
 
+@pytest.mark.parametrize(
+    ("depth", "weak", "times"), [(15.0, 3.5, (1.2, 18.8)), (14.0, 3.0, (3.0, 17.0, 24.0))]
+)
+def test_weaker_dips_beside_one_transit_give_it_no_period(depth, weak, times):
+    # a 14-15 sigma transit and a few 3-3.5 sigma dips that a period lines up with it: together
+    # over the threshold, the dips alone under it; the transit is single, its period unknown
+    time, flux = _curve(days=30, seed=3)
+    sigma = 1e-3 / np.sqrt(0.25 / CADENCE)  # the noise over a 6-hour transit
+    for centre, snr in [(10.0, depth), *((c, weak) for c in times)]:
+        flux[np.abs(time - centre) < 0.125] -= snr * sigma
+    signals = search_star(time, flux).signals
+    assert signals and all(s.single for s in signals), signals
+    assert signals[0].epoch == pytest.approx(10.0, abs=0.1)
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2, 4, 5, 7])
 def test_two_low_cadences_in_a_row_are_no_single_transit(seed):
     # 7.5 sigma each: 10.6 sigma over a two-cadence box, under 10 over the three cadences any
