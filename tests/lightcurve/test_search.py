@@ -142,6 +142,19 @@ def test_a_lone_deep_transit_is_a_single_transit():
     assert signal.duration * 24 == pytest.approx(9.6, rel=0.3)
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_long_single_transit_the_usual_trend_eats_is_found(seed):
+    # 14 hours, 15 sigma: a 0.75-day trend keeps a tenth of its depth, a 3-day one all of it
+    time, flux = _curve(days=30, seed=seed)
+    sigma = 1e-3 / np.sqrt((14 / 24) / CADENCE)
+    flux -= _box(time, 1000.0, 17.2, 14 / 24, 15 * sigma)
+    signals = search_star(time, flux).signals
+    lone = [s for s in signals if s.single and abs(s.epoch - 17.2) < 0.2]
+    assert lone, signals
+    assert lone[0].snr > 10 and lone[0].duration * 24 == pytest.approx(14, rel=0.35)
+    assert not search_star(time, flux, SearchSettings(single_window_days=0)).signals
+
+
 def test_centred_flux_is_searched_as_it_is():
     time, flux = _curve(seed=5)
     z = (flux - 1.0) / 1e-3 - 4.0 * _box(time, 5.5, 0.7, 0.12, 1.0)  # z-scores, 4 sigma dips
@@ -155,6 +168,8 @@ def test_settings_are_checked():
         SearchSettings(max_planets=0).validate()
     with pytest.raises(ValueError, match="max_period"):
         SearchSettings(min_period=2.0, max_period=1.0).validate()
+    with pytest.raises(ValueError, match="single_window_days"):
+        SearchSettings(single_window_days=-1.0).validate()
     assert SearchSettings().as_params()["max_period"] == "auto"
 
 

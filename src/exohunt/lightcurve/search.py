@@ -32,7 +32,9 @@ TLS, SHERLOCK, in outline):
    search again, until ``max_planets`` signals or until the strongest remaining signal is under
    the threshold. The threshold is Kepler's: 7.1 sigma (Jenkins et al. 2010), at which pure noise
    of ~10^12 independent trials over a four-year light curve gives about one false alarm. Single
-   transits need ``min_single_snr`` (10 sigma): they have no repetition to confirm them.
+   transits need ``min_single_snr`` (10 sigma): they have no repetition to confirm them. Last,
+   with room for another signal, a **long single transit** (4 hours or more, which the usual
+   trend partly eats) is looked for on a trend of ``single_window_days`` (3 days).
 5. **Vet** each signal on the final detrended light curve with the other signals' transits
    removed: depth, SNR, transits with data, odd-even depth difference (sigma), the strongest
    secondary eclipse at any phase (Kepler DV's weak-secondary test), and the transit shape.
@@ -80,6 +82,8 @@ class SearchSettings:
     min_window_days: float = 0.75
     max_window_days: float = 1.5
     mask_factor: float = 2.0  # masked width around each found transit, in durations
+    # a last look for a long single transit on a trend this long (days; 0: none)
+    single_window_days: float = 3.0
     peaks: int = 5  # BLS peaks weighed by their red-noise SNR before the strongest is taken
 
     def as_params(self) -> dict:
@@ -103,6 +107,11 @@ class SearchSettings:
             raise ValueError("min_snr and min_single_snr must be positive")
         if self.peaks < 1:
             raise ValueError(f"peaks must be at least 1, got {self.peaks}")
+        if not self.single_window_days >= 0:
+            raise ValueError(
+                f"single_window_days must be 0 (no look for long single transits) or a number of "
+                f"days, got {self.single_window_days}"
+            )
         return self
 
 
@@ -348,6 +357,12 @@ def search_star(
             continue
         signals.append(signal)
         mask |= _transit_mask(t, signal, settings)
+
+    if settings.single_window_days > 0 and len(signals) < settings.max_planets:
+        lone = _long_single(t, f, mask, durations, relative, settings, len(signals) + 1)
+        if lone is not None and not any(_same_transits(s, lone, settings) for s in signals):
+            signals.append(lone)
+            mask |= _transit_mask(t, lone, settings)
 
     t_final, y_final = _detrended(t, f, np.zeros(t.size, dtype=bool), window, relative, mask)
     masks = [_transit_mask(t_final, s, settings) for s in signals]
@@ -790,6 +805,25 @@ CANDIDATE_FRACTION = 0.8
 
 #: Fewest cadences a single transit spans.
 MIN_SINGLE_CADENCES = 3
+
+#: The shortest single transit (hours) looked for again on the long trend of
+#: ``single_window_days``: the usual trend (0.75-1.5 days) eats part of a transit this long.
+LONG_SINGLE_HOURS = 4.0
+
+
+def _long_single(t, f, mask, durations, relative, settings: SearchSettings, number: int):
+    """The strongest single transit of :data:`LONG_SINGLE_HOURS` or longer on a trend of
+    ``settings.single_window_days`` (outside ``mask``, the transits found), or None. A trend of
+    0.75 day keeps half of a 9-hour transit's depth and a tenth of a 12-hour one's. Held-out
+    injections into real curves (3,000 windows, two draws): 6 more planets, single transits of
+    5-11 hours at SNR 5.6-27 (one of them one of a planet's two transits), one more artefact
+    window with a signal, none more of the plain ones (1.5 days: 4 more planets, 2 artefacts).
+    The final vetting, on the usual trend with the transit masked from it, decides."""
+    t_l, y_l = _detrended(t, f, mask, settings.single_window_days, relative)
+    long = durations[durations >= LONG_SINGLE_HOURS / 24]
+    if t_l.size < 10 or not long.size:
+        return None
+    return single_event(t_l, y_l, long, settings, number)
 
 
 def single_event(t, y, durations, settings: SearchSettings, number: int) -> Signal | None:
