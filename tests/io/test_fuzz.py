@@ -136,7 +136,7 @@ def test_a_corrupt_gzip_stream_is_refused(seeds, tmp_path):
     [
         ("NAXIS2", 999999, r"cannot read .* as FITS: .*download it again"),
         ("TFORM1", "'8A      '", r"column TIME of .* holds \|S8 values"),
-        ("TTYPE1", "'XTIME'", r"no TIME and PDCSAP_FLUX columns"),
+        ("TTYPE1", "'XTIME'", r"no TIME and flux columns"),
         ("KEPLERID", "'abc'", r"KEPLERID = 'abc' .* is not a star id"),
     ],
 )

@@ -200,3 +200,80 @@ def test_tess_style_fits(tmp_path):
     np.testing.assert_allclose(data.time[0], time[[0, 1, 3, 5]])  # NaN time and QUALITY 128 go
     np.testing.assert_allclose(data.flux[0], [1.0, 1.0, 2.0, 1.0])
     assert "time of 1 FITS light curve(s) is BTJD = BJD - 2457000 (TDB, SOLARSYSTEM)" in data.notes
+
+
+def _relayout(source, path, columns, primary_cards, extname=None):
+    """The real light curve ``source`` written in another pipeline's layout: ``columns`` maps
+    each new column name to the source column it copies."""
+    from astropy.io import fits
+
+    with fits.open(source) as hdul:
+        data = hdul[1].data
+        new = [fits.Column(name, "D", array=np.asarray(data[old], dtype=float))
+               for name, old in columns.items()]  # fmt: skip
+        header = hdul[1].header
+        refs = {k: header[k] for k in ("BJDREFI", "BJDREFF", "TIMESYS") if k in header}
+    primary = fits.PrimaryHDU()
+    primary.header.update(primary_cards)
+    table = fits.BinTableHDU.from_columns(new, name=extname)
+    table.header.update(refs)
+    fits.HDUList([primary, table]).writeto(path)
+    return path
+
+
+TOI_106 = "tess2018206045859-s0001-0000000038846515-0120-s_lc.fits"
+
+
+def test_qlp_layout_reads_its_detrended_flux(shared_data, tmp_path):
+    """MIT QLP files (the TESS FFI light curves behind the Triage views) carry SAP_FLUX and
+    KSPSAP_FLUX, no PDCSAP_FLUX: the corrected flux is read, and a note says which."""
+    source = shared_data / "real_lightcurves" / "fits" / TOI_106
+    path = _relayout(
+        source,
+        tmp_path / "hlsp_qlp_tess_ffi_s0001-0000000038846515_tess_v01_llc.fits",
+        {"TIME": "TIME", "SAP_FLUX": "SAP_FLUX", "KSPSAP_FLUX": "PDCSAP_FLUX",
+         "QUALITY": "QUALITY"},
+        {"TELESCOP": "TESS", "TICID": 38846515},
+    )  # fmt: skip
+    qlp, spoc = read_dataset(path), read_dataset(source)
+    assert qlp.table["tic_id"].tolist() == [38846515]
+    np.testing.assert_allclose(qlp.time[0], spoc.time[0])
+    np.testing.assert_allclose(qlp.flux[0], spoc.flux[0])  # KSPSAP, not SAP
+    assert "flux of 1 FITS light curve(s) from KSPSAP_FLUX" in qlp.notes
+    assert "time of 1 FITS light curve(s) is BTJD = BJD - 2457000 (TDB)" in qlp.notes
+    assert not any("from" in note for note in spoc.notes)
+
+
+def test_k2sff_layout(shared_data, tmp_path):
+    """K2SFF names its columns T and FCOR, in an extension called BESTAPER, without quality
+    flags: every finite cadence is kept."""
+    from astropy.io import fits
+
+    source = shared_data / "real_lightcurves" / "fits" / "ktwo206103150-c03_llc.fits"
+    path = _relayout(
+        source,
+        tmp_path / "hlsp_k2sff_k2_lightcurve_206103150-c03_kepler_v1_llc.fits",
+        {"T": "TIME", "FRAW": "SAP_FLUX", "FCOR": "PDCSAP_FLUX"},
+        {"TELESCOP": "Kepler", "MISSION": "K2", "KEPLERID": 206103150},
+        extname="BESTAPER",
+    )
+    data = read_dataset(path)
+    with fits.open(source) as hdul:
+        raw = hdul[1].data
+        finite = np.isfinite(raw["TIME"]) & np.isfinite(raw["PDCSAP_FLUX"])
+        expected = raw["PDCSAP_FLUX"][finite] / np.median(raw["PDCSAP_FLUX"][finite])
+    assert data.table["kepid"].tolist() == [206103150]
+    np.testing.assert_allclose(data.flux[0], expected)
+    assert "flux of 1 FITS light curve(s) from FCOR" in data.notes
+
+
+def test_a_fits_table_without_a_flux_column_names_the_ones_read(tmp_path):
+    from astropy.io import fits
+
+    table = fits.BinTableHDU.from_columns(
+        [fits.Column("TIME", "D", array=np.arange(5.0)), fits.Column("MAG", "D", array=np.ones(5))]
+    )
+    path = tmp_path / "magnitudes.fits"
+    fits.HDUList([fits.PrimaryHDU(), table]).writeto(path)
+    with pytest.raises(DataError, match="no TIME and flux columns .*KSPSAP_FLUX"):
+        read_dataset(path)

@@ -1,9 +1,12 @@
 """Light-curve files: Kepler/TESS FITS, JSON Lines, and folders of them with a labels CSV.
 
-FITS: ``PDCSAP_FLUX`` against ``TIME`` (days in the mission's BJD offset: BKJD = BJD - 2454833
-for Kepler, BTJD = BJD - 2457000 for TESS), keeping cadences with zero ``QUALITY``/``SAP_QUALITY``
-and finite time and flux. Each file's flux is divided by its median (relative flux), and the files
-of one star are stitched into one row sorted by time.
+FITS: the pipeline's systematics-corrected flux against ``TIME`` (days in the mission's BJD
+offset: BKJD = BJD - 2454833 for Kepler, BTJD = BJD - 2457000 for TESS), keeping cadences with a
+zero quality flag and finite time and flux: ``PDCSAP_FLUX`` of Kepler, K2 and TESS SPOC (2-minute
+and FFI) files, and of the high-level products at MAST the column :data:`FLUX_COLUMNS` names (MIT
+QLP, eleanor, TASOC, PATHOS, TGLC, K2SFF, EVEREST, lightkurve's own files); ``SAP_FLUX`` when there
+is nothing else. Each file's flux is divided by its median (relative flux), and the files of one
+star are stitched into one row sorted by time.
 
 JSON Lines: one object per line with ``flux``, optional ``time`` [BJD offset], ``name`` (a file
 name such as ``kplr000757450-...``, which gives the Kepler/TIC id) and ``label``. One row per
@@ -42,6 +45,25 @@ _HEADER_COLUMNS = {
 }
 
 
+#: Flux columns of light-curve FITS files, best first (matched without regard to case): the
+#: systematics-corrected flux of each pipeline, as PDCSAP is for Kepler, K2 and TESS SPOC.
+FLUX_COLUMNS = (
+    "PDCSAP_FLUX",  # Kepler, K2, TESS SPOC 2-minute and FFI (TESS-SPOC), TESS data alerts
+    "FLUX",  # EVEREST, lightkurve's LightCurve.to_fits, generic tables
+    "DET_FLUX",  # MIT Quick-Look Pipeline (QLP), sector 56 on
+    "KSPSAP_FLUX",  # QLP, sectors 1-55
+    "CORR_FLUX",  # eleanor
+    "FLUX_CORR",  # TASOC
+    "PSF_FLUX_COR",  # PATHOS
+    "CAL_PSF_FLUX",  # TGLC
+    "FCOR",  # K2SFF
+    "SAP_FLUX",  # simple aperture photometry, uncorrected: the last resort
+)
+#: Time columns (K2SFF names it T) and quality-flag columns (nonzero: a flagged cadence).
+TIME_COLUMNS = ("TIME", "T")
+QUALITY_COLUMNS = ("QUALITY", "SAP_QUALITY", "DQUALITY", "TESS_FLAGS")
+
+
 @dataclass
 class Curve:
     """One light curve (a FITS file, a JSONL line, or a stitched star) before it becomes a row."""
@@ -57,15 +79,17 @@ class Curve:
     time_system: str | None = None
     dropped: int = 0  # cadences removed: quality-flagged, or NaN time/flux
     mission: str = ""  # Kepler, K2 or TESS: the MISSION (or TELESCOP) keyword of a FITS file
+    flux_column: str = ""  # the FITS column the flux came from
 
 
 def read_fits_file(path: Path) -> Curve:
     """One Kepler/TESS light-curve FITS file as a quality-filtered, median-normalised Curve.
 
-    Raises DataError for a file astropy cannot read (truncated, a broken header), without
-    ``TIME`` and ``PDCSAP_FLUX`` (or ``FLUX``) number columns, without a usable cadence, or with
-    an infinite or absurdly large kept value. astropy's warnings about a damaged file become
-    part of that message, or exohunt warnings when the file is read all the same.
+    The flux is the first of :data:`FLUX_COLUMNS` the file has. Raises DataError for a file
+    astropy cannot read (truncated, a broken header), without a time and a flux number column,
+    without a usable cadence, or with an infinite or absurdly large kept value. astropy's
+    warnings about a damaged file become part of that message, or exohunt warnings when the file
+    is read all the same.
     """
     from astropy.io import fits
 
@@ -75,15 +99,17 @@ def read_fits_file(path: Path) -> Curve:
             with fits.open(path, memmap=False) as hdul:
                 primary, table = hdul[0].header, hdul[1] if len(hdul) > 1 else None
                 names = table.columns.names if isinstance(table, fits.BinTableHDU) else []
-                flux_col = next((c for c in ("PDCSAP_FLUX", "FLUX") if c in names), None)
-                if "TIME" not in names or flux_col is None:
+                time_col = _column(names, TIME_COLUMNS)
+                flux_col = _column(names, FLUX_COLUMNS)
+                if time_col is None or flux_col is None:
                     raise DataError(
-                        f"{path} is not a light-curve FITS file: no TIME and PDCSAP_FLUX columns "
-                        "in extension 1 (give a Kepler/TESS *_llc.fits or *_lc.fits file)"
+                        f"{path} is not a light-curve FITS file: no TIME and flux columns in "
+                        f"extension 1 (one of {', '.join(FLUX_COLUMNS)}; give a Kepler, K2 or "
+                        "TESS light curve, *_llc.fits or *_lc.fits)"
                     )
-                time = _fits_numbers(table.data, "TIME", path)
+                time = _fits_numbers(table.data, time_col, path)
                 flux = _fits_numbers(table.data, flux_col, path)
-                quality_col = next((c for c in ("QUALITY", "SAP_QUALITY") if c in names), None)
+                quality_col = _column(names, QUALITY_COLUMNS)
                 quality = np.zeros(len(time)) if quality_col is None else table.data[quality_col]
                 quality = np.asarray(quality)
                 header = table.header
@@ -116,7 +142,14 @@ def read_fits_file(path: Path) -> Curve:
     return Curve(
         star, id_column, time, flux, (path.name,), meta, stitch=True,
         time_system=time_system, dropped=int((~keep).sum()), mission=mission,
+        flux_column=flux_col.upper(),
     )  # fmt: skip
+
+
+def _column(names, wanted) -> str | None:
+    """The first of ``wanted`` among ``names`` (without regard to case), as ``names`` spells it."""
+    spelled = {str(n).upper(): n for n in names}
+    return next((spelled[w] for w in wanted if w in spelled), None)
 
 
 def _warning_text(warning) -> str:
@@ -142,7 +175,7 @@ def _mission(header) -> str:
 
 
 def _fits_star(header, path: Path) -> tuple[str, str]:
-    for key, column in (("KEPLERID", "kepid"), ("TICID", "tic_id")):
+    for key, column in (("KEPLERID", "kepid"), ("TICID", "tic_id"), ("TIC_ID", "tic_id")):
         value = header.get(key)
         if value in (None, ""):
             continue
@@ -282,6 +315,9 @@ def read_lightcurves(
     for system in sorted({c.time_system for c in curves if c.time_system}):
         count = sum(c.time_system == system for c in curves)
         notes.append(f"time of {count} FITS light curve(s) is {system}")
+    for column in sorted({c.flux_column for c in curves} - {"", "PDCSAP_FLUX"}):
+        count = sum(c.flux_column == column for c in curves)
+        notes.append(f"flux of {count} FITS light curve(s) from {column}")
     dropped = sum(c.dropped for c in curves)
     if dropped:
         notes.append(f"dropped {dropped} cadences with a nonzero quality flag or NaN time/flux")
