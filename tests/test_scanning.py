@@ -86,8 +86,60 @@ def test_a_light_curve_model_scores_every_signal(capsys, kepler90, flux_model, t
     table = pd.read_csv(out)
     assert len(table) == 4
     assert table["score"].between(0, 1).all()
-    assert table["score"].is_monotonic_decreasing  # ranked by the model's score
+    # ranked by the system score: the model's, boosted on a star with two or more candidates
+    assert table["system_score"].is_monotonic_decreasing
+    assert (table["system_score"] >= table["score"]).all()
+    boosted = table["system_score"] > table["score"]
+    assert (table.loc[boosted, "star_candidates"] >= 2).all()
+    assert (table.loc[boosted, "score"] >= 0.5).all()
     assert f"model: {flux_model.resolve()}" in stdout
+
+
+def _signal(star, period, score, single=False):
+    return {"star_id": star, "period": np.nan if single else period, "score": score,
+            "single_transit": single}  # fmt: skip
+
+
+def _odds(p):
+    return p / (1 - p)
+
+
+def test_two_planet_candidates_on_a_star_boost_each_other():
+    """Lissauer et al. 2012: a candidate on a star with another at an unrelated period is far
+    likelier a planet (binaries fall on stars at random): its odds x MULTI_BOOST."""
+    from exohunt.scanning import MULTI_BOOST, system_scores
+
+    rows = system_scores([
+        _signal("A", 3.69, 0.90), _signal("A", 7.45, 0.60), _signal("A", 0.52, 0.20),
+        _signal("A", np.nan, 0.70, single=True), _signal("B", 14.0, 0.95),
+    ])  # fmt: skip
+    boosted = [r["system_score"] for r in rows]
+    for r in rows[:2] + rows[3:4]:  # the two periodic candidates and the single transit
+        assert _odds(r["system_score"]) == pytest.approx(MULTI_BOOST * _odds(r["score"]))
+        assert r["star_candidates"] == 2
+    assert boosted[2] == 0.20  # under 0.5: no candidate, no boost
+    assert boosted[4] == 0.95 and rows[4]["star_candidates"] == 1  # a star alone
+
+
+@pytest.mark.parametrize(
+    ("second", "why"),
+    [(14.02 * 1.005, "the same period: a binary's secondary eclipse"),
+     (14.02 * 2.001, "a whole multiple: an alias of the same signal"),
+     (np.nan, "a single transit does not make a system")],
+)  # fmt: skip
+def test_one_signal_seen_twice_is_no_system(second, why):
+    from exohunt.scanning import system_scores
+
+    rows = system_scores([_signal("A", 14.02, 0.95), _signal("A", second, 0.9, np.isnan(second))])
+    assert [r["system_score"] for r in rows] == [0.95, 0.9], why
+    assert rows[0]["star_candidates"] == 1
+
+
+def test_without_a_model_there_is_no_system_score():
+    from exohunt.scanning import system_scores
+
+    (row,) = system_scores([_signal("A", 3.0, np.nan)])
+    assert np.isnan(row["system_score"]) and np.isnan(row["star_candidates"])
 
 
 def test_a_views_model_scores_views_scan_builds(capsys, shared_data, views_model, tmp_path):
@@ -333,6 +385,7 @@ def test_a_scan_is_an_mlflow_run_scored_by_a_logged_model(
     params, metrics = run_.data.params, run_.data.metrics
     assert params["model_uri"] == uri and params["model_run_id"] == trained.info.run_id
     assert params["search_min_snr"] == "7.1" and params["search_max_period"] == "auto"
+    assert params["multi_boost"] == "25.0" and params["candidate_score"] == "0.5"
     assert metrics["stars_scanned"] == 1 and metrics["signals_found"] == 4
     assert metrics["stars_per_second"] > 0
     artifacts = {a.path for a in client.list_artifacts(run_.info.run_id, "scan")}

@@ -651,7 +651,7 @@ def cmd_features(args) -> int:
 
 def cmd_scan(args) -> int:
     from exohunt.lightcurve.search import SearchSettings
-    from exohunt.scanning import ScanWriter, scan
+    from exohunt.scanning import CANDIDATE_SCORE, MULTI_BOOST, ScanWriter, scan
 
     try:
         settings = SearchSettings(
@@ -681,6 +681,9 @@ def cmd_scan(args) -> int:
         "model_run_id": (loaded.metadata.get("model_run_id", "") if loaded else "") or "none",
         "chunk_size": args.chunk_size,
         "scheduler": args.scheduler or "local",
+        # the system score's multiplicity boost (exohunt.scanning.system_scores)
+        "candidate_score": CANDIDATE_SCORE,
+        "multi_boost": MULTI_BOOST,
     }
     bar = _ScanBar(not args.quiet)
     name = f"scan-{Path(str(args.data).rstrip('/')).name}"
@@ -732,7 +735,7 @@ def cmd_scan(args) -> int:
 def _report_scan(args, candidates, stars, skipped, seconds, this_run) -> None:
     shown = [
         "star_id", "signal", "period", "transit_time", "time_system", "duration_hours",
-        "depth_ppm", "snr", "distinct_transit_count", "single_transit", "score",
+        "depth_ppm", "snr", "distinct_transit_count", "single_transit", "score", "system_score",
     ]  # fmt: skip
     if len(candidates):
         top = candidates.head(args.top or 20)[shown]

@@ -72,8 +72,18 @@ CANDIDATE_COLUMNS = (
     "single_transit",
     "doubled",  # found at half the period: odd and even eclipses differed
     "score",  # the model's planet probability; empty without a model
+    "star_candidates",  # periodic candidates (score >= 0.5) at unrelated periods on the star
+    "system_score",  # the score with the multiplicity boost (system_scores); the ranking's key
     "source",
 )
+
+#: A signal the model scores this high is a planet candidate, for :func:`system_scores`.
+CANDIDATE_SCORE = 0.5
+#: How much likelier a planet a candidate is when its star shows another (Lissauer et al. 2012,
+#: 2014, "Almost all of Kepler's multiple planet candidates are planets"): the false positives
+#: (binaries, mostly) fall on stars at random, while planets come in systems. The odds
+#: ``score / (1 - score)`` of a candidate on a star with two or more are multiplied by this.
+MULTI_BOOST = 25.0
 
 #: Per star: scanned or skipped, and why.
 STAR_COLUMNS = ("star_id", "mission", "status", "signals", "cadences", "reason", "source")
@@ -227,6 +237,8 @@ def _row(star: StarCurve, s: Signal, ratios: str) -> dict:
         "single_transit": bool(s.single),
         "doubled": bool(s.doubled),
         "score": np.nan,
+        "star_candidates": np.nan,
+        "system_score": np.nan,
         "source": star.source,
     }
 
@@ -400,6 +412,7 @@ def scan(
                 scores = scorer.score(model_inputs)
             for row, value in zip(rows, scores, strict=True):
                 row["score"] = float(value)
+            system_scores(rows)
         if report is not None:
             report.add(scans, rows, explanation, model_inputs)
         chunk = pd.DataFrame(rows, columns=list(CANDIDATE_COLUMNS))
@@ -419,10 +432,44 @@ def scan(
     )
 
 
+def system_scores(rows: list[dict]) -> list[dict]:
+    """Each row's ``star_candidates`` and ``system_score``, in place (rows of whole stars).
+
+    A star's candidates are its signals the model scores :data:`CANDIDATE_SCORE` or more. When
+    two or more of them are periodic at unrelated periods (not the same within 1%, nor a whole
+    multiple within 0.2%: a binary's secondary eclipse or a signal's alias is no second planet),
+    the star shows a system, and each of its candidates, single transits too, gets the
+    multiplicity boost: its odds times :data:`MULTI_BOOST`. Every other row keeps its score."""
+    by_star: dict = {}
+    for row in rows:
+        by_star.setdefault(row["star_id"], []).append(row)
+    for star_rows in by_star.values():
+        candidates = [r for r in star_rows if r["score"] >= CANDIDATE_SCORE]  # False for NaN
+        boosted = {id(r) for r in candidates}
+        periods: list[float] = []
+        for r in sorted(candidates, key=lambda r: -r["score"]):
+            if not r["single_transit"] and not any(_related(r["period"], p) for p in periods):
+                periods.append(r["period"])
+        for r in star_rows:
+            r["star_candidates"] = len(periods) if np.isfinite(r["score"]) else np.nan
+            r["system_score"] = r["score"]
+            if len(periods) >= 2 and id(r) in boosted:
+                odds = MULTI_BOOST * r["score"] / max(1.0 - r["score"], 1e-12)
+                r["system_score"] = odds / (1.0 + odds)
+    return rows
+
+
+def _related(a: float, b: float) -> bool:
+    """Whether periods ``a`` and ``b`` (days) are one signal's: equal within 1%, or a whole
+    multiple within 0.2%."""
+    ratio = max(a, b) / min(a, b)
+    return abs(ratio - 1) < 0.01 or (round(ratio) >= 2 and abs(ratio / round(ratio) - 1) < 0.002)
+
+
 def rank(candidates: pd.DataFrame) -> pd.DataFrame:
-    """Candidates best first: by score, then by SNR (missing values last)."""
+    """Candidates best first: by system score, then score, then SNR (missing values last)."""
     return candidates.sort_values(
-        ["score", "snr"], ascending=False, na_position="last", kind="stable"
+        ["system_score", "score", "snr"], ascending=False, na_position="last", kind="stable"
     ).reset_index(drop=True)
 
 

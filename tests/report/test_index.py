@@ -457,3 +457,25 @@ def test_in_the_mlflow_viewer_links_point_at_the_run_artifacts(browser, report, 
         assert f"{ARTIFACT_PATH}/{pages[f'{EVIL}/1']}" in asked
     finally:
         browser.frame(None)
+
+
+def test_a_scans_system_score_is_a_column_and_the_first_order(browser, tmp_path):
+    """A scan's index ranks by the system score (the multiplicity boost) as candidates.csv
+    does: a candidate of a two-planet system above a lone one the model scored higher."""
+    entries, _ = _entries(tmp_path)
+    boosted = {"KIC-10593626": 0.98, "KIC-6922244": 0.95}  # 0.66 and 0.42 on their own
+    for entry in entries:
+        entry["system_score"] = boosted.get(entry["star_id"], entry["score"])
+    index = write_index(entries, tmp_path, "Scan")
+    browser.get(index.as_uri())
+    browser.wait_for('return document.readyState === "complete";')
+    header = browser.run(
+        "return Array.from(document.querySelectorAll('thead th')).map((th) => th.textContent);"
+    )
+    assert header[3:5] == ["Score", "System score"]
+    assert browser.run(VISIBLE_STARS)[:3] == ["KIC-10593626", "KIC-6922244", "KIC-11442793"]
+    sort = "return document.querySelector('th[data-key=\"system_score\"]').ariaSort;"
+    assert browser.run(sort) == "descending"
+    assert _row_of(browser, "KIC-6922244")[2:4] == ["0.420", "0.950"]
+    assert _sort_by(browser, "score") == "ascending"  # the model's own score still sorts
+    assert browser.run(VISIBLE_STARS)[-2:] == ["KIC-11442793", "KIC-8462852"]

@@ -15,6 +15,7 @@ from exohunt.report.pages import (
     draw_candidate,
     draw_row,
     fit_trapezoid,
+    system_note,
     transit_table,
     trapezoid,
 )
@@ -70,3 +71,10 @@ def test_a_row_page_without_reference_says_so(tmp_path):
     page = draw_row(RowData(title="K00752.01", label="planet"), Reasons(score=0.9), None,
                     tmp_path / "row.png")  # fmt: skip
     assert page.is_file()
+
+
+def test_a_page_says_when_other_candidates_raised_the_score():
+    boosted = Reasons(score=0.977, system_score=0.999, star_candidates=2)
+    assert system_note(boosted) == "  ·  system 0.999 (2 candidates)"
+    assert system_note(Reasons(score=0.977, system_score=0.977, star_candidates=1)) == ""
+    assert system_note(Reasons(score=np.nan)) == ""

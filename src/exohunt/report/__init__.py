@@ -125,7 +125,11 @@ class ScanReport:
         for scan in scans:
             curves = scan.curves
             for row in scan.rows:
-                reasons = Reasons(score=float(rows[k]["score"]), threshold=threshold, model=line)
+                reasons = Reasons(
+                    score=float(rows[k]["score"]), threshold=threshold, model=line,
+                    system_score=_float(rows[k].get("system_score")),
+                    star_candidates=_float(rows[k].get("star_candidates")),
+                )  # fmt: skip
                 if explanation is not None:
                     _fill_reasons(reasons, explanation, k, inputs[k] if inputs else None)
                 k += 1
@@ -169,7 +173,9 @@ class ScanReport:
 
 
 def _rank_key(entry: dict):
-    score = entry.get("score", np.nan)
+    score = entry.get("system_score", np.nan)
+    if not np.isfinite(score):
+        score = entry.get("score", np.nan)
     return (-(score if np.isfinite(score) else -np.inf), -(entry.get("snr") or 0.0))
 
 
@@ -181,6 +187,7 @@ def _entry(row: dict) -> dict:
         "star_id": str(row["star_id"]),
         "signal": int(row["signal"]),
         "score": _float(row.get("score")),
+        "system_score": _float(row.get("system_score")),
         "period": _float(row.get("period")),
         "snr": _float(row.get("snr")),
         "depth_ppm": _float(row.get("depth_ppm")),

@@ -93,6 +93,7 @@ COLUMNS: tuple[tuple[str, str, Callable[[object], str], bool], ...] = (
     ("star_id", "Star", lambda v: _text(v) or MISSING, False),
     ("signal", "Signal", _signal, True),
     ("score", "Score", _formatted(lambda v: f"{v:.3f}"), True),
+    ("system_score", "System score", _formatted(lambda v: f"{v:.3f}"), True),
     ("period", "Period (d)", _formatted(significant), True),
     ("snr", "SNR", _formatted(lambda v: f"{v:.1f}"), True),
     ("depth_ppm", "Depth (ppm)", _formatted(lambda v: f"{v:,.0f}"), True),
@@ -141,7 +142,9 @@ def _thumbnail(path: Path, entry_id: str) -> tuple[str, int, int]:
 
 
 def _best_first(entry: dict) -> tuple[bool, float]:
-    score = _number(entry.get("score"))
+    score = _number(entry.get("system_score"))
+    if score is None:
+        score = _number(entry.get("score"))
     return (score is None, -score if score is not None else 0.0)
 
 
@@ -151,7 +154,7 @@ def _script_json(value) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def _row(entry: dict, folder: Path, thumbs: dict) -> tuple[str, dict]:
+def _row(entry: dict, folder: Path, thumbs: dict, columns=COLUMNS) -> tuple[str, dict]:
     """One table row's HTML, and its values for the script (sorting, filtering, links)."""
     entry_id = str(entry["id"])
     page = _relative(entry.get("page"), folder, "page", entry_id)
@@ -169,14 +172,14 @@ def _row(entry: dict, folder: Path, thumbs: dict) -> tuple[str, dict]:
         if href is not None:
             cell = f'<a class="view" href="{href}" title="view the page">{cell}</a>'
     cells = [f'<td class="thumb">{cell}</td>']
-    for key, _, show, numeric in COLUMNS:
+    for key, _, show, numeric in columns:
         text = html.escape(show(entry.get(key)))
         if key == "star_id" and href is not None:
             text = f'<a class="page" href="{href}">{text}</a>'
         cells.append(f'<td class="{"num" if numeric else key}">{text}</td>')
     tr = f'<tr data-id="{html.escape(entry_id)}">{"".join(cells)}</tr>'
 
-    values = {key: _number(entry.get(key)) for key, _, _, numeric in COLUMNS if numeric}
+    values = {key: _number(entry.get(key)) for key, _, _, numeric in columns if numeric}
     values["single_transit"] = _flag(entry.get("single_transit"))
     values.update(star_id=star, label=_text(entry.get("label")), page=page)
     return tr, values
@@ -231,8 +234,12 @@ def write_index(
             raise ValueError(f"candidate id {str(entry['id'])!r} appears twice; ids must be unique")
         seen.add(str(entry["id"]))
 
+    # a system score (a scan's multiplicity boost) only where some candidate has one
+    columns = COLUMNS
+    if not any(_number(e.get("system_score")) is not None for e in entries):
+        columns = tuple(c for c in COLUMNS if c[0] != "system_score")
     thumbs: dict[str, tuple[str, int, int]] = {}
-    rows = [_row(entry, folder, thumbs) for entry in sorted(entries, key=_best_first)]
+    rows = [_row(entry, folder, thumbs, columns) for entry in sorted(entries, key=_best_first)]
     body_data = ""
     if run_id is not None:
         body_data = (
@@ -248,7 +255,7 @@ def write_index(
         headers="".join(
             f'<th data-key="{key}" aria-sort="none"><button type="button">{html.escape(header)}'
             '<span class="arrow"></span></button></th>'
-            for key, header, _, _ in COLUMNS
+            for key, header, _, _ in columns
         ),
         rows="\n".join(tr for tr, _ in rows),
         data=_script_json([values for _, values in rows]),
@@ -374,12 +381,13 @@ _SCRIPT = """
   document.addEventListener("keydown", (event) => { if (event.key === "Escape") close(); });
 
   // Sorting: numbers numerically, text naturally; missing values last in either direction.
-  const numeric = new Set(["signal", "score", "period", "snr", "depth_ppm", "duration_hours",
-    "single_transit"]);
+  const numeric = new Set(["signal", "score", "system_score", "period", "snr", "depth_ppm",
+    "duration_hours", "single_transit"]);
   const collator = new Intl.Collator(undefined, { numeric: true, sensitivity: "base" });
   const headers = document.querySelectorAll("th[data-key]");
-  let key = "score", descending = true;
   const missing = (v) => v === null || v === undefined || v === "";
+  let key = rows.some((row) => !missing(row.system_score)) ? "system_score" : "score";
+  let descending = true;
   function sort() {
     const order = rows.slice().sort((a, b) => {
       const x = a[key], y = b[key];

@@ -78,6 +78,8 @@ class Reasons:
 
     score: float = np.nan
     threshold: float = np.nan
+    system_score: float = np.nan  # the score with the multiplicity boost, when the star has one
+    star_candidates: float = np.nan  # periodic candidates at unrelated periods on the star
     model: str = ""  # name, version and run, as one line
     top: list[tuple[str, float, float]] = field(default_factory=list)  # (name, value, contribution)
     output: str = ""  # the contributions' units: "probability" or "log-odds"
@@ -303,9 +305,18 @@ def _header(fig, curves: StarCurves, signal, reasons: Reasons, colour) -> None:
         f"duration {signal.duration * 24:.2f} h  ·  SNR {signal.snr:.1f}  ·  "
         f"{signal.n_transits} transit{'s' if signal.n_transits != 1 else ''}"
     )
+    detail += system_note(reasons)
     fig.text(0.05, 0.912, detail, fontsize=15, va="center", color="#333")
     if reasons.model:
         fig.text(0.985, 0.908, reasons.model, fontsize=11, ha="right", va="center", color="#555")
+
+
+def system_note(reasons: Reasons) -> str:
+    """The page's note of a score the star's other candidates raised (the multiplicity boost of
+    :func:`exohunt.scanning.system_scores`), or nothing."""
+    if not reasons.system_score > reasons.score:  # also for NaN: not boosted
+        return ""
+    return f"  ·  system {reasons.system_score:.3f} ({reasons.star_candidates:.0f} candidates)"
 
 
 def _score_colour(score, threshold) -> str:
