@@ -278,18 +278,22 @@ def known_snr(labels: pd.DataFrame) -> pd.Series:
 
 
 def score_real(scans, scorers: dict) -> pd.DataFrame:
-    """One row per signal: star, source, period, snr and the score of ``scorers[star_id]``
-    (the model that did not train on that star; key None for any other star)."""
+    """One row per signal: star, source, period, snr, the score of ``scorers[star_id]`` (the
+    model that did not train on that star; key None for any other star) and the system score
+    ``exohunt scan`` ranks by (the multiplicity boost, :func:`exohunt.scanning.system_scores`)."""
+    from exohunt.scanning import system_scores
+
     rows = []
     for star, result in scans:
         scorer = scorers.get(str(star.star_id), scorers[None])
         scores = scorer.score(result.inputs) if result.inputs else []
-        for row, score in zip(result.rows, scores, strict=True):
-            rows.append({"star_id": str(star.star_id), "source": star.source[:40],
-                         "period": row["period"], "epoch": row["transit_time"],
-                         "snr": row["snr"], "single": row["single_transit"],
-                         "score": float(score)})  # fmt: skip
-    return pd.DataFrame(rows)
+        star_rows = [{"star_id": str(star.star_id), "source": star.source[:40],
+                      "period": row["period"], "epoch": row["transit_time"], "snr": row["snr"],
+                      "single": row["single_transit"], "single_transit": row["single_transit"],
+                      "score": float(score)}
+                     for row, score in zip(result.rows, scores, strict=True)]  # fmt: skip
+        rows.extend(system_scores(star_rows))
+    return pd.DataFrame(rows).drop(columns="single_transit")
 
 
 def is_known(period, epoch, single, known_period, known_epoch, known_hours) -> bool:
@@ -303,23 +307,27 @@ def is_known(period, epoch, single, known_period, known_epoch, known_hours) -> b
     return known_period > 20 and offset < known_hours / 24
 
 
-def match_signals(scored: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
-    """Each known signal with the score of the found signal at its period (or its single
-    transit), NaN when not found."""
+def match_signals(scored: pd.DataFrame, labels: pd.DataFrame, column="score") -> pd.DataFrame:
+    """Each known signal with the score (``column``) of the found signal at its period (or its
+    single transit), NaN when not found."""
     out = []
     for r in labels.itertuples():
         mine = scored[scored["star_id"] == r.star_id]
         score = np.nan
         for s in mine.itertuples():
             if is_known(s.period, s.epoch, s.single, r.period, r.epoch, r.duration_hours):
-                score = np.nanmax([score, s.score])
+                score = np.nanmax([score, getattr(s, column)])
         out.append({**r._asdict(), "score": score})
     return pd.DataFrame(out).drop(columns="Index")
 
 
-def ranking_tables(scored: pd.DataFrame, labels: pd.DataFrame, title: str) -> tuple[str, dict]:
+def ranking_tables(
+    scored: pd.DataFrame, labels: pd.DataFrame, title: str, column: str = "score"
+) -> tuple[str, dict]:
+    """The ranking of every labelled star by ``column`` (its best signal's), and of each
+    confirmed planet against each binary and quiet star: ``(markdown, figures)``."""
     stars = labels.groupby("star_id").agg(name=("name", "first"), label=("label", "first"))
-    best = scored.groupby("star_id")["score"].max()
+    best = scored.groupby("star_id")[column].max()
     stars["best_score"] = best.reindex(stars.index)
     stars = stars.sort_values("best_score", ascending=False)
     lines = [f"#### {title}: each star's best score", "",
@@ -330,7 +338,7 @@ def ranking_tables(scored: pd.DataFrame, labels: pd.DataFrame, title: str) -> tu
     worst_negative = negatives["best_score"].max()
     planets = stars[stars["label"] == "planet"]
     above = (planets["best_score"] > worst_negative).sum()
-    signals = match_signals(scored, labels)
+    signals = match_signals(scored, labels, column)
     confirmed = signals[signals["kind"] == "planet"]
     detectable = confirmed[confirmed["snr"] >= 7.1]
     # a binary or quiet star without a reported signal ranks below every reported one
@@ -361,6 +369,23 @@ def ranking_tables(scored: pd.DataFrame, labels: pd.DataFrame, title: str) -> tu
                "pairs_won": won, "pairs": len(pairs), "detectable_pairs_won": won_detectable,
                "detectable_pairs": n_det}  # fmt: skip
     return "\n".join(lines), figures
+
+
+def system_summary(scored: pd.DataFrame, labels: pd.DataFrame) -> str:
+    """The ranking's figures by the system score ``exohunt scan`` ranks by (the model's score
+    with the multiplicity boost), beside the model's own."""
+    _, own = ranking_tables(scored, labels, "", "score")
+    _, system = ranking_tables(scored, labels, "", "system_score")
+    boosted = int((scored["system_score"] > scored["score"]).sum())
+    return (
+        f"with the multiplicity boost (exohunt scan's system score; {boosted} signals on stars "
+        f"with two or more candidates boosted): planet stars above every binary and quiet star "
+        f"{system['planet_stars_above']} of {system['planet_stars']} "
+        f"({own['planet_stars_above']} by the model's score), pairs won {system['pairs_won']} of "
+        f"{system['pairs']} ({own['pairs_won']}), of the detectable planets "
+        f"{system['detectable_pairs_won']} of {system['detectable_pairs']} "
+        f"({own['detectable_pairs_won']})"
+    )
 
 
 # --------------------------------------------------------------------------- recall tables
@@ -485,12 +510,14 @@ def main(argv=None) -> int:
         scored.to_csv(work / f"real_scored_{model}.csv", index=False)
         table, _ = ranking_tables(scored, labels, f"{model}, injections into real curves")
         print(table + "\n")
+        print(system_summary(scored, labels) + "\n")
     if cnn is not None:
         cnn_scored = score_real(scans, {None: cnn})
         cnn_scored.to_csv(work / "real_scored_cnn.csv", index=False)
         table, _ = ranking_tables(cnn_scored, labels, "CNN on the TESS Triage views")
         print("### 4. The same with the CNN trained on the real TESS Triage views\n")
         print(table + "\n")
+        print(system_summary(cnn_scored, labels) + "\n")
     print(f"({time.perf_counter() - started:.0f} s; files in {work})")
     return 0
 
