@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from exohunt.report.index import ranking_score
 from exohunt.report.pages import Reasons, RowData, StarCurves
 
 log = logging.getLogger(__name__)
@@ -173,10 +174,8 @@ class ScanReport:
 
 
 def _rank_key(entry: dict):
-    score = entry.get("system_score", np.nan)
-    if not np.isfinite(score):
-        score = entry.get("score", np.nan)
-    return (-(score if np.isfinite(score) else -np.inf), -(entry.get("snr") or 0.0))
+    score = ranking_score(entry)
+    return (-(score if score is not None else -np.inf), -(entry.get("snr") or 0.0))
 
 
 def _entry(row: dict) -> dict:

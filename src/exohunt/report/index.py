@@ -141,10 +141,14 @@ def _thumbnail(path: Path, entry_id: str) -> tuple[str, int, int]:
     return "data:image/png;base64," + base64.b64encode(data).decode("ascii"), width, height
 
 
-def _best_first(entry: dict) -> tuple[bool, float]:
+def ranking_score(entry: dict) -> float | None:
+    """What candidates are ordered by: a scan's system score, else the score; None for neither."""
     score = _number(entry.get("system_score"))
-    if score is None:
-        score = _number(entry.get("score"))
+    return score if score is not None else _number(entry.get("score"))
+
+
+def _best_first(entry: dict) -> tuple[bool, float]:
+    score = ranking_score(entry)
     return (score is None, -score if score is not None else 0.0)
 
 
