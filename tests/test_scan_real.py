@@ -54,7 +54,7 @@ def test_no_planet_shows_a_strong_secondary_eclipse(found, truth):
 
 
 def test_a_transit_seen_once_is_a_single_transit_at_its_time(found):
-    """TOI-216 b shows one transit in sector 1, at BTJD 1331.28 (the README's fold check; its
+    """TOI-216 c (TOI-216.01) shows one transit in sector 1, at BTJD 1331.28 (the README's fold check; its
     linear ephemeris is 0.2 d off): reported as a single transit where it is seen."""
     singles = [r for r in found["55652896"] if r["single_transit"]]
     assert singles, found["55652896"]
