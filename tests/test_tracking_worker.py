@@ -220,3 +220,45 @@ print("ok")
         [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr
+
+
+def test_a_command_gone_mid_call_leaves_its_run_failed_and_no_traceback(tmp_path):
+    """The command dies while its worker is answering a call (Ctrl-C or kill between a call and
+    its reply): the reply meets a closed pipe. The worker ends the run FAILED, keeps what was
+    logged, and exits without a traceback on the command's terminal. Real pipes, in a fresh
+    interpreter (the worker ignores SIGPIPE as Python does, so the write fails with EPIPE)."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    script = f"""
+import os, threading
+from exohunt.tracking.worker import receive, send, serve
+
+calls_in, calls_out = os.pipe()
+replies_in, replies_out = os.pipe()
+requests, replies = os.fdopen(calls_out, "wb"), os.fdopen(replies_in, "rb")
+
+def command():
+    send(requests, ("open", ({uri!r}, "gone", {str(tmp_path)!r}), {{}}))
+    assert receive(replies)[0]
+    send(requests, ("start_run", ("r", False, None), {{}}))
+    assert receive(replies)[0]
+    send(requests, ("log_params", ({{"kept": 1}},), {{}}))
+    assert receive(replies)[0]
+    replies.close()  # the command is gone: its next call is never answered
+    send(requests, ("log_params", ({{"late": 2}},), {{}}))
+    requests.close()
+
+thread = threading.Thread(target=command)
+thread.start()
+serve(os.fdopen(calls_in, "rb"), os.fdopen(replies_out, "wb"), kind="cold")
+thread.join()
+print("served")
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=180
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "served", done.stderr
+    assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr, done.stderr
+    (run,) = _runs(uri)
+    assert run.info.status == "FAILED"
+    assert "ended before its run did" in run.data.tags["exohunt.error"]
+    assert run.data.params["kept"] == "1"

@@ -305,7 +305,13 @@ def serve(reader, writer, kind: str) -> tuple[str, ...]:
             reply = (True, value)
         except BaseException as exc:
             reply = (False, _portable(exc))
-        send(writer, reply)
+        try:
+            send(writer, reply)
+        except (BrokenPipeError, ConnectionResetError):
+            # the command went away while this call ran (killed, Ctrl-C): as at end of input
+            with contextlib.suppress(OSError):
+                writer.close()  # its unsent bytes must not fail again at exit
+            break
     if backend is None:
         return ()
     backend.abandon()
