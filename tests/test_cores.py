@@ -1,14 +1,19 @@
-"""Workers follow the cores this process may use (its CPU affinity), not the machine's count."""
+"""Workers follow the cores this process may use (its CPU affinity), not the machine's count,
+and a command's worker processes end with it, however it is stopped."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
 from exohunt.cores import n_workers, threads, torch_threads, usable_cores
+from tests.support import session_processes
 
 
 def test_workers_never_exceed_the_tasks_or_the_cores():
@@ -45,3 +50,47 @@ def test_networks_train_on_one_thread_unless_asked():
     assert torch.get_num_threads() == min(2, usable_cores())
     assert torch_threads(-1) == 1 and torch_threads(None) == 1
     assert threads(-1) == usable_cores() and threads(1) == 1
+
+
+def _pool_workers(leader: int) -> list[str]:
+    return [c for c in session_processes(leader) if "popen_loky" in c]
+
+
+@pytest.mark.parametrize(
+    "how",
+    ["SIGTERM", "SIGKILL", "SIGHUP", "Ctrl-C"],
+)
+def test_a_scans_worker_processes_end_with_it_however_it_is_stopped(how, shared_data, tmp_path):
+    """A scan of the real light curves on two worker processes, stopped while they search: every
+    process it started is gone within seconds. Loky's own workers, whose parent was killed,
+    went on with the stars already queued to them; Ctrl-C reaches the whole process group, as
+    from a terminal."""
+    if usable_cores() < 2:
+        pytest.skip("needs two usable cores for a pool of two workers")
+    errors = tmp_path / "stderr.txt"
+    scan = subprocess.Popen(
+        [sys.executable, "-m", "exohunt.cli", "scan", str(shared_data / "real_lightcurves"),
+         "--n-jobs", "2", "--output", str(tmp_path / "candidates.csv"),
+         "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}"],
+        stdout=subprocess.DEVNULL, stderr=errors.open("wb"), start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while len(_pool_workers(scan.pid)) < 2 and scan.poll() is None:
+            assert time.monotonic() < deadline, "the scan's two workers never started"
+            time.sleep(0.1)
+        assert scan.poll() is None, errors.read_text()
+        time.sleep(1.0)  # the stars are queued to them and being searched
+        if how == "Ctrl-C":
+            os.killpg(scan.pid, signal.SIGINT)
+        else:
+            scan.send_signal(getattr(signal, how))
+        scan.wait(timeout=30)
+        deadline = time.monotonic() + 15
+        while (left := _pool_workers(scan.pid)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not left, f"after {how}, the scan's workers are still running: {left}"
+        assert "Traceback" not in errors.read_text(), errors.read_text()
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(scan.pid, signal.SIGKILL)

@@ -7,6 +7,11 @@ The cores are those of the process's CPU affinity (``os.sched_getaffinity``: a c
 from __future__ import annotations
 
 import os
+import threading
+import time
+
+#: Seconds between a pool worker's checks that the process that started it is still there.
+PARENT_POLL_SECONDS = 1.0
 
 
 def usable_cores() -> int:
@@ -41,3 +46,30 @@ def torch_threads(n_jobs: int | None) -> int:
     thread keeps them fast on a busy machine.
     """
     return threads(n_jobs) if n_jobs is not None and n_jobs > 0 else 1
+
+
+def process_pool(n_jobs: int, **kwargs):
+    """A :class:`joblib.Parallel` of ``n_jobs`` loky worker processes that exit within
+    :data:`PARENT_POLL_SECONDS` of this process's end, however it ends. Loky's own workers
+    outlive a killed or terminated parent: they go on with the tasks already queued to them
+    (a killed ``exohunt simulate --into``'s two workers ran for 25 minutes). ``kwargs`` go to
+    ``Parallel`` (``return_as``, ...)."""
+    from joblib import Parallel
+
+    return Parallel(
+        n_jobs=n_jobs, backend="loky", initializer=exit_with_parent, initargs=(os.getpid(),),
+        **kwargs,
+    )  # fmt: skip
+
+
+def exit_with_parent(parent: int) -> None:
+    """In a worker process: exit once ``parent`` (the process that started it) is gone. A thread
+    polls the parent's pid: unlike Linux's parent-death signal, it does not depend on which of
+    the parent's threads started the worker, and works on every POSIX system."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exohunt-exit-with-parent", daemon=True).start()

@@ -235,9 +235,11 @@ class TransitFeatures(TransformerMixin, BaseEstimator):
         if n_workers == 1:
             results = (transit_feature_rows(part, settings) for part in chunks)
         else:
-            from joblib import Parallel, delayed
+            from joblib import delayed
 
-            parallel = Parallel(n_jobs=n_workers, backend="loky", return_as="generator")
+            from exohunt.cores import process_pool
+
+            parallel = process_pool(n_workers, return_as="generator")
             results = parallel(delayed(transit_feature_rows)(part, settings) for part in chunks)
         out, problems, done = [], {}, 0
         for part in results:

@@ -286,9 +286,11 @@ class StarSearch:
         workers = n_workers(self.n_jobs, len(stars))
         if workers == 1:
             return [scan_star(s, self.settings, self.inputs, self.keep_curves) for s in stars]
-        from joblib import Parallel, delayed
+        from joblib import delayed
 
-        return Parallel(n_jobs=workers, backend="loky")(
+        from exohunt.cores import process_pool
+
+        return process_pool(workers)(
             delayed(scan_star)(s, self.settings, self.inputs, self.keep_curves) for s in stars
         )
 

@@ -350,9 +350,11 @@ def inject(
     if workers == 1:
         results = (_inject_rows(hosts, part, settings) for part in chunks)
     else:
-        from joblib import Parallel, delayed
+        from joblib import delayed
 
-        parallel = Parallel(n_jobs=workers, backend="loky", return_as="generator")
+        from exohunt.cores import process_pool
+
+        parallel = process_pool(workers, return_as="generator")
         results = parallel(
             delayed(_inject_rows)({h: hosts[h] for h in {t[2] for t in part}}, part, settings)
             for part in chunks

@@ -79,9 +79,11 @@ def draw_pages(
     if workers == 1:
         results = (_draw(t, folder) for t in tasks)
     else:
-        from joblib import Parallel, delayed
+        from joblib import delayed
 
-        results = Parallel(n_jobs=workers, backend="loky", return_as="generator_unordered")(
+        from exohunt.cores import process_pool
+
+        results = process_pool(workers, return_as="generator_unordered")(
             delayed(_draw)(t, folder) for t in tasks
         )
     for _ in results:
