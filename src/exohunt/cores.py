@@ -52,8 +52,8 @@ def process_pool(n_jobs: int, **kwargs):
     """A :class:`joblib.Parallel` of ``n_jobs`` loky worker processes that exit within
     :data:`PARENT_POLL_SECONDS` of this process's end, however it ends. Loky's own workers
     outlive a killed or terminated parent: they go on with the tasks already queued to them
-    (a killed ``exohunt simulate --into``'s two workers ran for 25 minutes). ``kwargs`` go to
-    ``Parallel`` (``return_as``, ...)."""
+    (the two workers of a terminated injection run, the ``inject`` of ``exohunt simulate
+    --into``, ran on for 25 minutes). ``kwargs`` go to ``Parallel`` (``return_as``, ...)."""
     from joblib import Parallel
 
     return Parallel(
