@@ -90,7 +90,10 @@ def test_a_scans_worker_processes_end_with_it_however_it_is_stopped(how, shared_
         while (left := _pool_workers(scan.pid)) and time.monotonic() < deadline:
             time.sleep(0.2)
         assert not left, f"after {how}, the scan's workers are still running: {left}"
-        assert "Traceback" not in errors.read_text(), errors.read_text()
+        if how == "Ctrl-C":  # the scan says so; a worker still starting may print its own
+            assert "interrupted" in errors.read_text(), errors.read_text()
+        else:  # the signal reached the scan alone
+            assert "Traceback" not in errors.read_text(), errors.read_text()
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(scan.pid, signal.SIGKILL)
