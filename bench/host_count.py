@@ -43,8 +43,7 @@ def figures(test: pd.DataFrame) -> dict:
     """Recall at 1% of the false alarms (SNR 10-15, 15-40), the threshold, average precision."""
     from sklearn.metrics import average_precision_score
 
-    alarms = test[test["kind"].isin(["none", "artefact"])]
-    threshold = float(np.quantile(alarms["score"], 1 - realdata.FALSE_ALARM_RATE))
+    threshold = realdata.threshold_at(realdata.false_alarms(test))
     planets = test[test["kind"] == "planet"]
     passed = planets["signal_reported"].astype(bool) & (planets["score"] > threshold)
     out = {"threshold": threshold}

@@ -389,6 +389,17 @@ def system_summary(scored: pd.DataFrame, labels: pd.DataFrame) -> str:
 
 
 # --------------------------------------------------------------------------- recall tables
+def false_alarms(test: pd.DataFrame) -> pd.DataFrame:
+    """The held-out windows whose signals are false alarms: noise, systematics and stellar
+    variability (the light curves as they are, and with artefacts); binaries are counted apart."""
+    return test[test["kind"].isin(["none", "artefact"])]
+
+
+def threshold_at(negatives: pd.DataFrame) -> float:
+    """The score that :data:`FALSE_ALARM_RATE` of ``negatives`` pass."""
+    return float(np.quantile(negatives["score"], 1 - FALSE_ALARM_RATE))
+
+
 def recall_at_far(test: pd.DataFrame, model: str, work: Path) -> None:
     """Recall against SNR at 1% of the false alarms and at 1% of every negative."""
     from sklearn.metrics import average_precision_score, roc_auc_score
@@ -399,11 +410,11 @@ def recall_at_far(test: pd.DataFrame, model: str, work: Path) -> None:
     # False alarms are the signals of noise, systematics and stellar variability (light curves
     # as they are, and with artefacts); binaries are false positives, counted apart and in the
     # stricter threshold over every negative.
-    alarms = test[test["kind"].isin(["none", "artefact"])]
+    alarms = false_alarms(test)
     everything = test[test["kind"] != "planet"]
     for name, negatives in (("false alarms (none, artefact)", alarms),
                             ("every negative (binaries too)", everything)):  # fmt: skip
-        threshold = float(np.quantile(negatives["score"], 1 - FALSE_ALARM_RATE))
+        threshold = threshold_at(negatives)
         planets["recovered"] = planets["reported"] & (planets["score"] > threshold)
         print(f"{model}: threshold at 1% of {name}: {threshold:.3f} ({len(negatives)} held-out "
               "curves; a curve without a reported signal raises no alarm)\n")  # fmt: skip

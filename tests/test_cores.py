@@ -68,12 +68,13 @@ def test_a_scans_worker_processes_end_with_it_however_it_is_stopped(how, shared_
     if usable_cores() < 2:
         pytest.skip("needs two usable cores for a pool of two workers")
     errors = tmp_path / "stderr.txt"
-    scan = subprocess.Popen(
-        [sys.executable, "-m", "exohunt.cli", "scan", str(shared_data / "real_lightcurves"),
-         "--n-jobs", "2", "--output", str(tmp_path / "candidates.csv"),
-         "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}"],
-        stdout=subprocess.DEVNULL, stderr=errors.open("wb"), start_new_session=True,
-    )  # fmt: skip
+    with errors.open("wb") as sink:  # the scan writes through its own copy
+        scan = subprocess.Popen(
+            [sys.executable, "-m", "exohunt.cli", "scan", str(shared_data / "real_lightcurves"),
+             "--n-jobs", "2", "--output", str(tmp_path / "candidates.csv"),
+             "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}"],
+            stdout=subprocess.DEVNULL, stderr=sink, start_new_session=True,
+        )  # fmt: skip
     try:
         deadline = time.monotonic() + 120
         while len(_pool_workers(scan.pid)) < 2 and scan.poll() is None:
